@@ -1,0 +1,60 @@
+"""Fixtures giving tests a real IMAP account on Dovecot and/or pymap.
+
+`imap_account` runs a test once per server (ids "dovecot" and "pymap").
+Dovecot tests are skipped where Dovecot is not installed, except in CI
+(CI=true), which must cover Dovecot and so fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Import the helper module by path so it works with any --import-mode and
+# whether or not tests/ is a package.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from imapservers import DOVECOT, DovecotServer, ImapAccount  # noqa: E402
+
+from mail_followup.pymap_server import PymapServer  # noqa: E402
+
+PYMAP_USER = "demo"
+PYMAP_PASSWORD = "demo-password"
+PYMAP_FOLDERS = ("Sent", "Drafts", "Archive")
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """One Dovecot for the whole session; accounts on it are per test."""
+    if not DovecotServer.available():
+        reason = f"Dovecot not installed ({DOVECOT} missing; apt-get install dovecot-imapd)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}, but CI=true and CI must run the Dovecot tests")
+        pytest.skip(reason)
+    with DovecotServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dovecot_account(dovecot_server: DovecotServer) -> ImapAccount:
+    """A fresh user (so an empty mailbox) with INBOX and \\Sent, \\Drafts,
+    \\Archive, \\Trash, \\Junk folders flagged via SPECIAL-USE."""
+    return dovecot_server.new_account()
+
+
+@pytest.fixture
+def pymap_account() -> Iterator[ImapAccount]:
+    """A fresh in-memory pymap server with INBOX, Sent, Drafts, Archive."""
+    with PymapServer(PYMAP_USER, PYMAP_PASSWORD, PYMAP_FOLDERS) as server:
+        yield ImapAccount.for_pymap(server)
+
+
+@pytest.fixture(params=["dovecot", "pymap"])
+def imap_account(request: pytest.FixtureRequest) -> ImapAccount:
+    """The test runs once against each server."""
+    account: ImapAccount = request.getfixturevalue(f"{request.param}_account")
+    return account
