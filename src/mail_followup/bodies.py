@@ -1,0 +1,51 @@
+"""The readable text of a fetched message, for quoting.
+
+Real-world mail arrives in every charset and transfer encoding; mail-parser
+copes with them. A message with only HTML is reduced to text with the tags
+and scripts removed, so nothing active ever reaches a draft.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(raw: bytes) -> str:
+    """Return the message's text; an empty string when it has none or cannot be parsed."""
+    import mailparser  # heavy: only a pass that composes needs it
+
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # a broken message is reported by the caller, never fatal
+        log.warning("cannot parse a message body (%s); quoting nothing", type(exc).__name__)
+        return ""
+    if parsed.text_plain:
+        text = "\n".join(parsed.text_plain)
+    elif parsed.text_html:
+        text = html_to_text("\n".join(parsed.text_html))
+    else:
+        return ""
+    return _normalise(text)
+
+
+def html_to_text(markup: str) -> str:
+    text = _DROP.sub("", markup)
+    text = _BREAK.sub("\n", text)
+    return html.unescape(_TAG.sub("", text))
+
+
+def _normalise(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines)

@@ -1,0 +1,341 @@
+"""The YAML config: one schema for validation, defaults and the error messages.
+
+A broken config must never produce a traceback. Every mistake is reported at
+once, each with the file, the line and the key path, so the user fixes the
+file in one go (borgmatic's habit).
+"""
+
+from __future__ import annotations
+
+import re
+import os
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mail_followup.errors import ConfigError
+from mail_followup.paths import default_state_dir
+
+KeyPath = tuple[str | int, ...]
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Policy(Strict):
+    """One scenario's timing: how long to wait before each follow-up, and how many at most."""
+
+    waits_days: list[int] = Field(
+        default=[7, 7],
+        min_length=1,
+        description="Days to wait before follow-up 1, 2, ...; the last value repeats.",
+    )
+    max_followups: int = Field(default=2, ge=0, le=20, description="Follow-ups after the original, at most.")
+
+    @field_validator("waits_days")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError("every wait must be at least 1 day")
+        return value
+
+    def wait_before(self, attempt: int) -> int:
+        """Days to wait before follow-up number ``attempt`` (1-based)."""
+        return self.waits_days[min(attempt, len(self.waits_days)) - 1]
+
+
+class Settings(Strict):
+    """Everything an account may set, and inherit from ``defaults``."""
+
+    timezone: str = Field(default_factory=lambda: _local_timezone_name())
+    country: str | None = None
+    subdivision: str | None = None
+    language: str = "en"
+    draft_hours: list[str] = ["08:30-11:30", "14:00-16:00"]
+    lookback_days: int = Field(default=60, ge=1)
+    history_days: int = Field(default=365, ge=1)
+    max_drafts_per_pass: int = Field(default=25, ge=1)
+    scan_interval_minutes: int = Field(default=15, ge=1)
+    policies: dict[str, Policy] = {}
+    sender_name: str | None = None
+    signature: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as Europe/Oslo") from None
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import holidays
+
+        code = value.upper()
+        if code not in holidays.list_supported_countries():
+            raise ValueError(f"unknown country code {value!r}; use an ISO 3166 code such as NO, SE, DE, GB, US")
+        return code
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from mail_followup.language import available_languages
+
+        if value not in available_languages():
+            raise ValueError(f"no texts for language {value!r}; available: {', '.join(available_languages())}")
+        return value
+
+    @field_validator("draft_hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one window, such as '09:00-11:30'")
+        for item in value:
+            parse_window(item)
+        return value
+
+    @model_validator(mode="after")
+    def _subdivision_known(self) -> "Settings":
+        if self.subdivision and self.country:
+            import holidays
+
+            subs = holidays.list_supported_countries().get(self.country, [])
+            if self.subdivision not in subs:
+                raise ValueError(f"unknown subdivision {self.subdivision!r} for country {self.country}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def windows(self) -> tuple[tuple[time, time], ...]:
+        return tuple(sorted(parse_window(w) for w in self.draft_hours))
+
+    def policy(self, scenario: str) -> Policy:
+        return self.policies.get(scenario, DEFAULT_POLICIES.get(scenario, Policy()))
+
+
+DEFAULT_POLICIES: dict[str, Policy] = {"default": Policy()}
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """Parse ``"HH:MM-HH:MM"``; raise ValueError with the fix in words."""
+    match = _HOURS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a time window; write it as 'HH:MM-HH:MM', such as '09:00-11:30'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ValueError(f"{text!r} has an impossible time of day") from None
+    if start >= end:
+        raise ValueError(f"{text!r} ends before it starts")
+    return start, end
+
+
+class Imap(Strict):
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str = Field(min_length=1)
+    keyring: bool = True
+    password_command: str | None = None
+    password_env: str | None = None
+    allow_plaintext: bool = False
+    timeout_seconds: float = Field(default=60, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 993 if self.security == "tls" else 143
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> "Imap":
+        if self.password_command and self.password_env:
+            raise ValueError("give password_command or password_env, not both")
+        return self
+
+
+class Folders(Strict):
+    sent: str = "auto"
+    drafts: str = "auto"
+    replies: Literal["auto"] | list[str] = "auto"
+
+
+class AccountModel(Settings):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    imap: Imap
+    addresses: list[str] = Field(min_length=1)
+    folders: Folders = Folders()
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "@" not in item or any(c.isspace() for c in item):
+                raise ValueError(f"{item!r} is not an e-mail address")
+        return [v.lower() for v in value]
+
+
+class ConfigModel(Strict):
+    state_dir: str | None = None
+    defaults: Settings = Field(default_factory=Settings)
+    accounts: list[AccountModel] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account with its settings resolved (the account's own keys win over ``defaults``)."""
+
+    name: str
+    imap: Imap
+    addresses: tuple[str, ...]
+    folders: Folders
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    state_dir: Path
+    accounts: tuple[Account, ...]
+
+    def account(self, name: str) -> Account:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name for a in self.accounts)
+        raise ConfigError(str(self.path), [f"no account named {name!r} (accounts: {known})"])
+
+
+def _local_timezone_name() -> str:
+    try:
+        import tzlocal
+
+        return tzlocal.get_localzone_name() or "UTC"
+    except Exception:  # an unusual system: fall back rather than refuse to start
+        return "UTC"
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the config at ``path``.
+
+    Raise ConfigError listing every problem, each as ``file:line: key.path: what``.
+    """
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path), ["the file does not exist; copy config.example.yaml there, or pass --config PATH"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}: not valid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [f"{path}:1: the file must be a mapping with 'accounts' (and optionally 'defaults')"])
+    lines: dict[KeyPath, int] = {}
+    problems: list[str] = []
+    _index_lines(root, (), lines, problems, path)
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.append(f"{path}:{_line_for(loc, lines)}: {_dotted(loc)}: {_message(err)}")
+        raise ConfigError(str(path), problems) from None
+    names = [a.name for a in model.accounts]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            problems.append(f"{path}:{_line_for(('accounts', i, 'name'), lines)}: accounts[{i}].name: {name!r} is used twice")
+    if problems:
+        raise ConfigError(str(path), problems)
+    state_dir = Path(model.state_dir).expanduser() if model.state_dir else default_state_dir()
+    return Config(path=path, state_dir=state_dir, accounts=tuple(_resolve(model.defaults, a) for a in model.accounts))
+
+
+def _resolve(defaults: Settings, account: AccountModel) -> Account:
+    own = {f: getattr(account, f) for f in account.model_fields_set if f in Settings.model_fields}
+    if "policies" in own:
+        own["policies"] = {**defaults.policies, **own["policies"]}
+    settings = defaults.model_copy(update=own)
+    return Account(
+        name=account.name,
+        imap=account.imap,
+        addresses=tuple(account.addresses),
+        folders=account.folders,
+        settings=settings,
+    )
+
+
+def _index_lines(node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int], problems: list[str], path: Path) -> None:
+    """Remember the line of every key path, and report duplicate keys (YAML silently keeps the last)."""
+    lines[key] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for knode, vnode in node.value:
+            name = knode.value
+            if name in seen:
+                problems.append(f"{path}:{knode.start_mark.line + 1}: {_dotted(key + (name,))}: key given twice")
+            seen.add(name)
+            lines[key + (name,)] = knode.start_mark.line + 1
+            _index_lines(vnode, key + (name,), lines, problems, path)
+            lines[key + (name,)] = knode.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, key + (i,), lines, problems, path)
+
+
+def _line_for(loc: KeyPath, lines: dict[KeyPath, int]) -> int:
+    loc = tuple(p for p in loc if not (isinstance(p, str) and p in {"list[str]", "literal['auto']"}))
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def _dotted(loc: KeyPath) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in {"list[str]", "literal['auto']"}:
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against config.example.yaml)"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
