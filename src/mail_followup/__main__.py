@@ -1,0 +1,3 @@
+from mail_followup.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""The command line: parse, load the config, call one function of the shell, map errors to exit codes.
+
+Exit codes: 0 all went well; 1 an account could not be scanned or a draft
+could not be written (the rest was done); 2 a usage or config error
+(nothing was done). Heavy modules load inside the command that needs them,
+so ``--help`` and ``status`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from mail_followup import __version__
+from mail_followup.errors import ConfigError, MailFollowupError
+from mail_followup.paths import default_config_path
+
+log = logging.getLogger("mail_followup")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Finds mail you sent that nobody answered and, when a follow-up is due by the
+rules, writes a polite reply that quotes the thread into your Drafts folder.
+It never sends mail: you review each draft and send it from your mail client.
+
+Start with `mail-followup demo` to see it work on sample mail, then copy
+config.example.yaml to {config} and run `mail-followup scan --dry-run`.
+"""
+
+EPILOG = """\
+exit codes: 0 all went well; 1 an account could not be scanned or a draft
+could not be written (the rest was done, each failure is on stderr);
+2 a usage or config error (nothing was done).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="P", type=Path, default=None,
+                        help=f"the config file (default: {default_config_path()})")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="say more: -v shows progress and tracebacks, -vv the IMAP conversation")
+
+    parser = argparse.ArgumentParser(
+        prog="mail-followup",
+        description=DESCRIPTION.format(config=default_config_path()),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mail-followup {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="run the service in the foreground (systemd runs this)",
+                   description="Scan every account on its interval until stopped (SIGTERM or Ctrl-C).")
+
+    p = sub.add_parser("scan", parents=[common], help="one pass now: sync, decide, write due drafts",
+                       description="Sync the sent mail and the folders where answers land, decide every "
+                       "thread, and write the drafts that are due into Drafts.")
+    p.add_argument("--account", metavar="A", help="scan only this account")
+    p.add_argument("--now", metavar="ISO8601", type=_moment,
+                   help="pretend it is this moment, for every decision and the drafts' Date "
+                   "(e.g. 2026-12-09T09:00:00+01:00; without an offset it is local time)")
+    p.add_argument("--dry-run", action="store_true", help="decide and report, but write nothing to any mailbox")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout (see README)")
+
+    p = sub.add_parser("status", parents=[common], help="every tracked thread and its next step (offline)",
+                       description="Show the result of the last pass for every account. Reads the local "
+                       "state only; never needs the network.")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("auth", parents=[common], help="store a password in the keyring, or try a login",
+                       description="`auth set ACCOUNT` asks for the password and stores it in the system "
+                       "keyring; `auth test ACCOUNT` logs in and shows the folders found.")
+    p.add_argument("action", choices=("set", "test"))
+    p.add_argument("account", metavar="ACCOUNT")
+
+    sub.add_parser("demo", parents=[common], help="a throwaway local IMAP server with sample threads",
+                   description="Start a private IMAP server on 127.0.0.1, put sample threads into it, run "
+                   "one scan with a fixed date, print the status and the drafts written, and stop. "
+                   "Needs no account and touches no real mailbox.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    setup_logging(args.verbose, daemon=args.command == "run")
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"mail-followup: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MailFollowupError as exc:
+        log.debug("details", exc_info=True)
+        print(f"mail-followup: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def setup_logging(verbose: int, daemon: bool = False) -> None:
+    level = logging.WARNING if verbose == 0 and not daemon else (logging.INFO if verbose <= 1 else logging.DEBUG)
+    # Under journald the journal adds the time itself.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    if verbose < 2:
+        logging.getLogger("imapclient").setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace):  # -> Config
+    from mail_followup.config import load_config
+
+    return load_config(args.config or default_config_path())
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 moment such as 2026-12-09T09:00:00+01:00")
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.report import table
+    from mail_followup.scan import scan
+
+    now = args.now or datetime.now().astimezone()
+    result = scan(config, now, account=args.account, dry_run=args.dry_run)
+    if args.json:
+        json.dump(result.as_json(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        threads = [t for a in result.accounts for t in a.threads]
+        sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
+        written = sum(a.written for a in result.accounts)
+        print(f"{written} draft(s) written" + (" (dry run: nothing written)" if args.dry_run else ""))
+    for account in result.accounts:
+        for error in account.errors:
+            print(f"mail-followup: {error}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.report import table
+    from mail_followup.store import Store
+
+    names = {a.name for a in config.accounts}
+    with Store(config.state_dir) as store:
+        threads = [t for t in store.reports() if t["account"] in names]
+        passes = store.passes()
+    now = datetime.now().astimezone()
+    if args.json:
+        failing = {a: {"last_pass": p[0], "ok": p[1], "error": p[2]} for a, p in passes.items() if a in names}
+        json.dump({"now": now.isoformat(timespec="seconds"), "threads": threads, "accounts": failing},
+                  sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
+    for name in sorted(names):
+        if name not in passes:
+            print(f"account {name}: never scanned")
+        elif not passes[name][1]:
+            print(f"account {name}: the last pass ({passes[name][0]}) failed: {passes[name][2]}")
+    return EXIT_OK
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    config = _load(args)
+    account = config.account(args.account)
+    from mail_followup import credentials
+
+    if args.action == "set":
+        import getpass
+
+        secret = getpass.getpass(f"Password for {account.imap.username} at {account.imap.host}: ")
+        if not secret:
+            print("mail-followup: no password given; nothing stored", file=sys.stderr)
+            return EXIT_USAGE
+        credentials.store_in_keyring(account.name, secret)
+        print(f"Stored in the keyring for account {account.name}. Try it: mail-followup auth test {account.name}")
+        return EXIT_OK
+    from mail_followup.mailbox import Mailbox
+
+    with Mailbox.connect(account, credentials.password) as mailbox:
+        folders = mailbox.discover(account.folders)
+        caps = sorted(c for c in mailbox.capabilities if c in {"SPECIAL-USE", "CONDSTORE", "QRESYNC", "IDLE", "UIDPLUS", "MOVE"})
+    print(f"account {account.name}: login to {account.imap.host} as {account.imap.username} works")
+    print(f"  sent: {folders.sent} ({folders.how.get('sent')}); drafts: {folders.drafts} ({folders.how.get('drafts')})")
+    print(f"  answers looked for in: {', '.join(folders.replies)}")
+    print(f"  capabilities that matter: {', '.join(caps) or 'none'}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.daemon import run
+
+    return run(config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mail_followup.demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "auth": cmd_auth, "run": cmd_run, "demo": cmd_demo}

@@ -1,0 +1,156 @@
+"""`mail-followup demo`: the whole loop on sample mail, with nothing of yours involved.
+
+It starts a private pymap IMAP server on 127.0.0.1, seeds threads that cover
+the cases that matter (due, answered, answered without threading headers,
+an auto-reply only, not yet due, capped, a mailing list), runs one real
+scan with a fixed date, prints the status and the drafts, and stops.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from typing import TextIO
+
+from imapclient import IMAPClient
+
+ME = "kari@demo.example"
+NOW = datetime.fromisoformat("2026-12-09T09:30:00+01:00")  # a Wednesday morning in Oslo
+
+CONFIG = """\
+state_dir: {state}
+defaults:
+  timezone: Europe/Oslo
+  country: "NO"
+accounts:
+  - name: demo
+    imap: {{host: 127.0.0.1, port: {port}, security: none, username: demo, password_env: MAIL_FOLLOWUP_DEMO_PASSWORD}}
+    addresses: [{me}]
+"""
+
+
+def _mail(sender: str, to: str, subject: str, when: datetime, body: str, mid: str,
+          reply_to: str | None = None, extra: dict[str, str] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when)
+    msg["Message-ID"] = f"<{mid}@demo.example>"
+    if reply_to:
+        msg["In-Reply-To"] = f"<{reply_to}@demo.example>"
+        msg["References"] = f"<{reply_to}@demo.example>"
+    for key, value in (extra or {}).items():
+        msg[key] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)
+
+
+def _day(days_before: int, hour: int = 10) -> datetime:
+    return (NOW - timedelta(days=days_before)).replace(hour=hour, minute=12)
+
+
+def sample_mail() -> list[tuple[str, bytes, datetime]]:
+    """(folder, message, date) for every sample message."""
+    me = f"Kari Nordmann <{ME}>"
+    items = [
+        # Due: sent nine days ago, nobody answered.
+        ("Sent", _mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", _day(9),
+                       "Hi Kim,\n\nWould you have time for a coffee next week? I'd love to hear about your new team.\n\nKari", "coffee")),
+        # Answered in the thread.
+        ("Sent", _mail(me, "hr@acme.example", "Application: backend developer", _day(19),
+                       "Hello,\n\nPlease find my application for the backend developer role attached.\n\nKari", "application")),
+        ("INBOX", _mail("Acme HR <hr@acme.example>", me, "Re: Application: backend developer", _day(16),
+                        "Thank you, Kari! We'll be in touch.", "application-reply", reply_to="application")),
+        # Answered by a client that drops threading headers: same subject, from the recipient.
+        ("Sent", _mail(me, "Ola Hansen <ola@firma.example>", "Quote for the website", _day(12),
+                       "Hi Ola,\n\nHere is the quote we talked about.\n\nKari", "quote")),
+        ("Archive", _mail("Ola Hansen <ola@firma.example>", me, "SV: Quote for the website", _day(10),
+                          "Looks good, let's talk on Monday.", "quote-reply")),
+        # Only an out-of-office came back: still waiting, and due.
+        ("Sent", _mail(me, "Sam Lee <sam@example.net>", "Speaking at our meetup", _day(12, 14),
+                       "Hi Sam,\n\nWould you like to give a talk at our January meetup?\n\nKari", "meetup")),
+        ("INBOX", _mail("Sam Lee <sam@example.net>", me, "Automatic reply: Speaking at our meetup", _day(12, 15),
+                        "I am out of the office until December 2.", "meetup-ooo", reply_to="meetup",
+                        extra={"Auto-Submitted": "auto-replied"})),
+        # Too recent: waiting.
+        ("Sent", _mail(me, "Maria Nilsson <maria@example.se>", "Intro: Maria and Jonas", _day(2),
+                       "Hi Maria,\n\nAs promised, meet Jonas, who is hiring designers.\n\nKari", "intro")),
+        # Two follow-ups already sent: capped.
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Partnership idea", _day(37),
+                       "Hi Lena,\n\nI have an idea for a partnership between our teams.\n\nKari", "partner")),
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Partnership idea", _day(29),
+                       "Hi Lena,\n\nJust checking in on the idea below.\n\nKari", "partner-2", reply_to="partner")),
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Partnership idea", _day(21),
+                       "Hi Lena,\n\nShould I stop following up on this?\n\nKari", "partner-3", reply_to="partner-2")),
+        # A mailing list expects no answer.
+        ("Sent", _mail(me, "team@lists.example", "Minutes of Tuesday's meeting", _day(10),
+                       "Minutes attached.", "minutes", extra={"List-Id": "<team.lists.example>"})),
+    ]
+    return [(folder, raw, _date_of(raw)) for folder, raw in items]
+
+
+def _date_of(raw: bytes) -> datetime:
+    from email import message_from_bytes
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(message_from_bytes(raw)["Date"])
+
+
+def readable(raw: bytes) -> str:
+    """A draft as a person reads it: the headers that matter, then the decoded text."""
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(raw, policy=policy.default)
+    names = ("From", "To", "Cc", "Subject", "Date", "In-Reply-To", "X-Mail-Followup-For", "X-Mail-Followup-Attempt")
+    head = "".join(f"{n}: {msg[n]}\n" for n in names if msg[n] is not None)
+    body = msg.get_body(("plain",))
+    return head + "\n" + (body.get_content() if body is not None else "")
+
+
+def seed(host: str, port: int, username: str, password: str) -> None:
+    with IMAPClient(host, port=port, ssl=False) as client:
+        client.login(username, password)
+        for folder, raw, when in sample_mail():
+            client.append(folder, raw, flags=(b"\\Seen",), msg_time=when)
+
+
+def run_demo(out: TextIO) -> int:
+    import os
+
+    from mail_followup.config import load_config
+    from mail_followup.mailbox import Mailbox
+    from mail_followup.pymap_server import PymapServer
+    from mail_followup.report import table
+    from mail_followup.scan import scan
+
+    password = "demo-" + os.urandom(6).hex()
+    with tempfile.TemporaryDirectory(prefix="mail-followup-demo-") as tmp, \
+            PymapServer(username="demo", password=password) as server:
+        out.write(f"Started a private IMAP server (pymap) on {server.host}:{server.port}; "
+                  f"nothing leaves this machine.\n")
+        seed(server.host, server.port, server.username, password)
+        config_path = Path(tmp) / "config.yaml"
+        config_path.write_text(CONFIG.format(state=Path(tmp) / "state", port=server.port, me=ME))
+        os.environ["MAIL_FOLLOWUP_DEMO_PASSWORD"] = password
+        config = load_config(config_path)
+        out.write(f"Seeded {len(sample_mail())} messages. Scanning as if it were {NOW.isoformat()} (a Wednesday).\n\n")
+        result = scan(config, NOW)
+        out.write(table([t for a in result.accounts for t in a.threads], NOW, verbose=True))
+        for error in (e for a in result.accounts for e in a.errors):
+            out.write(f"error: {error}\n")
+        account = config.accounts[0]
+        with Mailbox.connect(account, lambda _a: password) as mailbox:
+            drafts = mailbox.discover(account.folders).drafts
+            mailbox.client.select_folder(drafts, readonly=True)
+            uids = mailbox.client.search(["ALL"])
+            out.write(f"\n{len(uids)} draft(s) in {drafts}:\n")
+            for uid in sorted(uids):
+                out.write("\n" + "-" * 72 + "\n" + readable(mailbox.fetch_raw(drafts, uid) or b""))
+        out.write("-" * 72 + "\nThe server is stopped and its mail is gone. Next: copy config.example.yaml "
+                  "to ~/.config/mail-followup/config.yaml and run `mail-followup scan --dry-run`.\n")
+        return 0 if result.ok else 1

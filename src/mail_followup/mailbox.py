@@ -1,0 +1,282 @@
+"""The IMAP side: connect, find folders, sync headers, fetch a body, find and append drafts.
+
+The only module that talks to the server. It never sends mail, never
+changes a flag and never deletes anything: folders are selected read-only
+for reading, and the only write is APPEND into Drafts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mail_followup.config import Account, Folders as FolderSettings
+from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
+from mail_followup.headers import FETCH_ITEM, Mail, parse_header_block
+from mail_followup.store import FolderCursor
+
+log = logging.getLogger(__name__)
+
+FETCH_CHUNK = 500
+KNOWN_NAMES = {
+    "sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "INBOX.Sent",
+             "Gesendet", "Gesendete Elemente", "Gesendete Objekte", "Skickat", "Skickade objekt",
+             "Sendt", "Sendte elementer", "Sendte meldinger"),
+    "drafts": ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Entwürfe", "Utkast", "Kladder", "Kladd"),
+    "archive": ("Archive", "Archives", "INBOX.Archive", "Archiv", "Arkiv", "[Gmail]/All Mail"),
+}
+SPECIAL_USE = {"sent": b"\\Sent", "drafts": b"\\Drafts", "archive": b"\\Archive"}
+_APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
+
+
+@dataclass(frozen=True)
+class FolderMap:
+    sent: str
+    drafts: str
+    replies: tuple[str, ...]
+    how: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def scanned(self) -> tuple[str, ...]:
+        """Folders whose headers a scan reads: Sent first, then where answers land."""
+        return (self.sent,) + tuple(f for f in self.replies if f != self.sent)
+
+
+@dataclass(frozen=True)
+class FolderSync:
+    cursor: FolderCursor
+    new: list[Mail]
+    vanished: set[int]
+    reset: bool
+
+
+@dataclass(frozen=True)
+class FoundDraft:
+    uid: int
+    message_id: str
+    attempt: int | None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Mailbox:
+    """One logged-in IMAP connection for one account."""
+
+    def __init__(self, client: IMAPClient, account: str) -> None:
+        self.client = client
+        self.account = account
+        self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
+                             for c in client.capabilities()}
+
+    @classmethod
+    def connect(cls, account: Account, secret: Callable[[Account], str]) -> "Mailbox":
+        """Connect and log in; raise AccountError (AuthError for refused credentials) naming the host.
+
+        ``secret`` is asked for the password only once the connection is
+        known to be safe for it.
+        """
+        imap = account.imap
+        host, port = imap.host, imap.effective_port
+        if imap.security == "none" and not is_loopback(host) and not imap.allow_plaintext:
+            raise AccountError(
+                account.name,
+                f"refusing to send a password unencrypted to {host}:{port}",
+                "use security: tls or starttls; if you really mean it, set allow_plaintext: true",
+            )
+        context = ssl.create_default_context()
+        try:
+            client = IMAPClient(host, port=port, ssl=imap.security == "tls", ssl_context=context,
+                                timeout=imap.timeout_seconds)
+            if imap.security == "starttls":
+                client.starttls(context)
+        except (OSError, IMAPClientError, ssl.SSLError) as exc:
+            raise AccountError(account.name, f"cannot connect to {host}:{port}: {_describe(exc)}",
+                               "check host, port and security, and that the network is up") from None
+        client.normalise_times = False
+        try:
+            client.login(imap.username, secret(account))
+        except LoginError:
+            _quietly_close(client)
+            raise AuthError(account.name, f"the server {host} refused the login for {imap.username}",
+                            f"check the username and password (mail-followup auth set {account.name})") from None
+        except (OSError, IMAPClientError) as exc:
+            _quietly_close(client)
+            raise AccountError(account.name, f"login to {host}:{port} failed: {_describe(exc)}") from None
+        return cls(client, account.name)
+
+    def close(self) -> None:
+        _quietly_close(self.client)
+
+    def __enter__(self) -> "Mailbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- folders ------------------------------------------------------------------
+
+    def discover(self, wanted: FolderSettings) -> FolderMap:
+        """Find Sent, Drafts and the folders where answers land: SPECIAL-USE first, then known names."""
+        listing = self.client.list_folders()
+        names = [name for _, _, name in listing]
+        flags_by_name = {name: set(flags) for flags, _, name in listing}
+        how: dict[str, str] = {}
+
+        def find(role: str, configured: str) -> str | None:
+            if configured != "auto":
+                if configured not in names:
+                    raise AccountError(self.account, f"the {role} folder {configured!r} does not exist on the server",
+                                       f"folders found: {', '.join(names)}")
+                how[role] = "config"
+                return configured
+            for name in names:
+                if SPECIAL_USE[role] in flags_by_name[name]:
+                    how[role] = "special-use"
+                    return name
+            lowered = {n.lower(): n for n in names}
+            for candidate in KNOWN_NAMES[role]:
+                if candidate.lower() in lowered:
+                    how[role] = "known name"
+                    return lowered[candidate.lower()]
+            return None
+
+        sent = find("sent", wanted.sent)
+        drafts = find("drafts", wanted.drafts)
+        if sent is None or drafts is None:
+            role = "sent" if sent is None else "drafts"
+            raise AccountError(self.account, f"no {role} folder found (folders: {', '.join(names)})",
+                               f"name it in the account's folders: {{{role}: NAME}}")
+        if wanted.replies == "auto":
+            replies = ["INBOX"] if any(n.upper() == "INBOX" for n in names) else []
+            archive = find("archive", "auto")
+            if archive and archive not in replies:
+                replies.append(archive)
+        else:
+            missing = [f for f in wanted.replies if f not in names]
+            if missing:
+                raise AccountError(self.account, f"reply folder(s) not found: {', '.join(missing)}")
+            replies = list(wanted.replies)
+        return FolderMap(sent, drafts, tuple(replies), how)
+
+    # --- headers ----------------------------------------------------------------------
+
+    def sync(self, folder: str, cursor: FolderCursor | None, known: set[int], since: date) -> FolderSync:
+        """Bring one folder's header index up to date: new messages by UIDNEXT, expunged ones by UID.
+
+        A changed UIDVALIDITY resyncs the folder; a folder that had mail and
+        now has none stops the pass (it may be a broken server or a wrong
+        folder, never proof that mail went away).
+        """
+        status = self.client.select_folder(folder, readonly=True)
+        uidvalidity = int(status[b"UIDVALIDITY"])
+        exists = int(status.get(b"EXISTS", 0))
+        uidnext = int(status.get(b"UIDNEXT", 0))
+        reset = False
+        if cursor is not None and cursor.uidvalidity != uidvalidity:
+            log.warning("%s: %s: UIDVALIDITY changed (%d -> %d); reading the folder again",
+                        self.account, folder, cursor.uidvalidity, uidvalidity)
+            cursor, known, reset = None, set(), True
+        if cursor is not None and cursor.messages > 0 and exists == 0:
+            raise SuspiciousSnapshot(
+                self.account,
+                f"the folder {folder!r} had {cursor.messages} message(s) and now looks empty; nothing was decided",
+                "if you emptied it on purpose, delete state.sqlite3 in the state directory (it is a cache) and scan again",
+            )
+        if cursor is not None and uidnext and uidnext == cursor.uidnext and exists == cursor.messages:
+            return FolderSync(cursor, [], set(), False)
+        if cursor is None:
+            uids = sorted(self.client.search(["SINCE", since]))
+            new_uids = uids
+            vanished: set[int] = set()
+        else:
+            uids = sorted(self.client.search(["ALL"]))
+            vanished = known - set(uids)
+            new_uids = [u for u in uids if u >= cursor.uidnext and u not in known]
+        new = list(self._fetch_headers(folder, new_uids))
+        if not uidnext:  # a server that does not say UIDNEXT on SELECT
+            uidnext = (max(uids) + 1) if uids else (cursor.uidnext if cursor else 1)
+        return FolderSync(FolderCursor(uidvalidity, uidnext, exists), new, vanished, reset)
+
+    def _fetch_headers(self, folder: str, uids: list[int]) -> Iterable[Mail]:
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start:start + FETCH_CHUNK]
+            response = self.client.fetch(chunk, ["FLAGS", "INTERNALDATE", FETCH_ITEM])
+            for uid, data in response.items():
+                block = _header_block(data)
+                mail = parse_header_block(folder, uid, block, tuple(data.get(b"FLAGS", ())),
+                                          data.get(b"INTERNALDATE"))
+                for problem in mail.problems:
+                    log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
+                yield mail
+
+    def fetch_raw(self, folder: str, uid: int) -> bytes | None:
+        """The whole message, without setting \\Seen; None when it is gone."""
+        self.client.select_folder(folder, readonly=True)
+        response = self.client.fetch([uid], ["BODY.PEEK[]"])
+        data = response.get(uid)
+        if not data:
+            return None
+        for key, value in data.items():
+            if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
+                return value
+        return None
+
+    # --- drafts -------------------------------------------------------------------------
+
+    def find_drafts(self, folder: str, thread_key: str) -> list[FoundDraft]:
+        """Every draft in ``folder`` that this product wrote for ``thread_key`` (searched on the server)."""
+        self.client.select_folder(folder, readonly=True)
+        uids = self.client.search(["HEADER", "X-Mail-Followup-For", thread_key])
+        if not uids:
+            return []
+        found = []
+        for mail in self._fetch_headers(folder, sorted(uids)):
+            if mail.followup_for == thread_key:  # SEARCH HEADER matches substrings
+                found.append(FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
+        return found
+
+    def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:
+        """APPEND with \\Draft and \\Seen; return the new UID when the server says it (UIDPLUS)."""
+        response = self.client.append(folder, data, flags=(b"\\Draft", b"\\Seen"), msg_time=when)
+        match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
+        return int(match.group(1)) if match else None
+
+
+def _header_block(data: dict[Any, Any]) -> bytes:
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.startswith(b"BODY[HEADER") and isinstance(value, bytes):
+            return value
+    return b""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # closing a broken connection must not hide the real error
+        try:
+            client.shutdown()
+        except Exception:
+            pass

@@ -1,0 +1,76 @@
+"""Readable tables for people; the JSON shape lives with the scan (``scan.report``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+GROUP_ORDER = ("due", "drafted", "waiting", "snoozed", "capped", "stopped", "bounced", "replied", "ignored")
+HEADINGS = {
+    "due": "Due now (not yet written)",
+    "drafted": "Drafts ready to review and send",
+    "waiting": "Waiting",
+    "snoozed": "Snoozed",
+    "capped": "Reached the cap (no more follow-ups)",
+    "stopped": "Stopped",
+    "bounced": "Bounced",
+    "replied": "Answered",
+    "ignored": "Not tracked (expects no answer)",
+}
+
+
+def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = False) -> str:
+    """Threads grouped by state: contact, subject, days since your last message, and the next date.
+
+    Answered and ignored threads are counted, and listed only with ``verbose``.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for thread in threads:
+        groups.setdefault(str(thread["state"]), []).append(thread)
+    if not groups:
+        return "No threads tracked yet. Run `mail-followup scan` first.\n"
+    out: list[str] = []
+    for state in sorted(groups, key=lambda s: GROUP_ORDER.index(s) if s in GROUP_ORDER else 99):
+        rows = groups[state]
+        out.append(f"{HEADINGS.get(state, state)} ({len(rows)})")
+        if state in ("replied", "ignored") and not verbose:
+            out.append("")
+            continue
+        lines = [("contact", "subject", "days", "next", "account")]
+        for t in sorted(rows, key=lambda r: (str(r.get("not_before") or ""), str(r["subject"]))):
+            lines.append((
+                _short(", ".join(t.get("to") or []) or "-", 32),
+                _short(str(t["subject"]) or "(no subject)", 40),
+                _days(t.get("last_sent"), now),
+                _next(t),
+                str(t["account"]),
+            ))
+        widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+        for row in lines:
+            out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def _next(thread: Mapping[str, Any]) -> str:
+    state = thread["state"]
+    if state == "drafted":
+        return f"follow-up {thread['next_attempt']} in Drafts"
+    if state in ("waiting", "due") and thread.get("not_before"):
+        return str(thread["not_before"])[:16].replace("T", " ")
+    return "-"
+
+
+def _days(last_sent: Any, now: datetime) -> str:
+    if not last_sent:
+        return "-"
+    try:
+        sent = datetime.fromisoformat(str(last_sent))
+        return str(max((now.astimezone(sent.tzinfo).date() - sent.date()).days, 0))
+    except ValueError:
+        return "-"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,212 @@
+"""One pass over one account: sync → threads → decide → compose → write → record.
+
+Plan, then apply: the pure core decides every thread first; then the due
+ones are written one by one, the oldest first, each failure recorded without
+stopping the rest. Before any APPEND the Drafts folder itself is searched
+for the thread's marker, so a lost state or a crash mid-write can never
+produce a second draft for the same attempt.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from imapclient.exceptions import IMAPClientError
+
+from mail_followup import bodies, credentials
+from mail_followup.compose import Sender, as_bytes, compose
+from mail_followup.config import Account, Config, Settings
+from mail_followup.errors import AccountError, MailFollowupError
+from mail_followup.language import texts
+from mail_followup.mailbox import FolderMap, Mailbox
+from mail_followup.policy import Decision, decide, in_lookback, plan
+from mail_followup.store import DraftRecord, Store
+from mail_followup.threads import Thread, build_threads
+from mail_followup.timing import Calendar
+
+log = logging.getLogger(__name__)
+
+SecretSource = Callable[[Account], str]
+
+
+@dataclass
+class AccountResult:
+    account: str
+    threads: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    written: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ScanResult:
+    now: datetime
+    accounts: list[AccountResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(a.ok for a in self.accounts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(timespec="seconds"),
+            "threads": [t for a in self.accounts for t in a.threads],
+            "errors": [e for a in self.accounts for e in a.errors],
+        }
+
+
+def scan(
+    config: Config,
+    now: datetime,
+    account: str | None = None,
+    dry_run: bool = False,
+    secret: SecretSource = credentials.password,
+) -> ScanResult:
+    """Scan every account (or the one named); a failing account never stops the others."""
+    accounts = [config.account(account)] if account else list(config.accounts)
+    results = []
+    with Store(config.state_dir) as store:
+        for acct in accounts:
+            results.append(scan_account(acct, store, now, dry_run, secret))
+    return ScanResult(now, results)
+
+
+def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource) -> AccountResult:
+    result = AccountResult(account.name)
+    try:
+        with Mailbox.connect(account, secret) as mailbox:
+            _pass(account, mailbox, store, now, dry_run, result)
+    except MailFollowupError as exc:
+        result.errors.append(str(exc))
+        log.error("%s", exc)
+    except (OSError, imaplib.IMAP4.abort) as exc:  # the connection broke in the middle of the pass
+        message = f"account {account.name!r}: the connection to {account.imap.host} broke: {exc}"
+        result.errors.append(message)
+        log.error("%s", message)
+    except IMAPClientError as exc:
+        message = f"account {account.name!r}: the server {account.imap.host} answered with an error: {exc}"
+        result.errors.append(message)
+        log.error("%s", message)
+    if not dry_run:
+        if result.threads or result.ok:
+            store.save_reports(account.name, result.threads, result.ok, "; ".join(result.errors) or None)
+        else:
+            store.record_pass(account.name, False, "; ".join(result.errors))
+    return result
+
+
+def calendar_for(settings: Settings) -> Calendar:
+    import holidays
+
+    days: Any = frozenset()
+    if settings.country:
+        days = holidays.country_holidays(settings.country, subdiv=settings.subdivision)
+    return Calendar(tz=settings.tz, windows=settings.windows, holidays=days)
+
+
+def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult) -> None:
+    settings = account.settings
+    folders = mailbox.discover(account.folders)
+    log.info("%s: folders %s", account.name, folders.how)
+    since = now - timedelta(days=settings.history_days)
+    for folder in folders.scanned():
+        cursor = store.cursor(account.name, folder)
+        known = store.known_uids(account.name, folder) if cursor else set()
+        synced = mailbox.sync(folder, cursor, known, since.date())
+        store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset)
+        log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
+
+    threads = [t for t in build_threads(store.mails(account.name, since), account.addresses)
+               if in_lookback(t, settings, now)]
+    cal = calendar_for(settings)
+    decided: dict[str, tuple[Thread, Decision]] = {}
+    for thread in threads:
+        ledger = store.drafts(account.name, thread.key)
+        decided[thread.key] = (thread, decide(thread, settings, cal, now, drafted=ledger.keys()))
+    to_write, deferred = plan([(d, t.last_user.date) for t, d in decided.values()], settings.max_drafts_per_pass)
+    for decision in deferred:
+        decided[decision.thread_key] = (decided[decision.thread_key][0], decision)
+    for decision in to_write:
+        thread = decided[decision.thread_key][0]
+        decided[thread.key] = (thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result))
+    for thread, decision in decided.values():
+        ledger = store.drafts(account.name, thread.key)
+        result.threads.append(report(account, thread, decision, ledger.get(decision.next_attempt)))
+
+
+def _write(
+    account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, thread: Thread,
+    decision: Decision, now: datetime, dry_run: bool, result: AccountResult,
+) -> Decision:
+    """Carry out one due decision; return the decision as it stands afterwards."""
+    attempt = decision.next_attempt
+    try:
+        existing = [d for d in mailbox.find_drafts(folders.drafts, thread.key) if d.attempt == attempt]
+        if existing:
+            if not dry_run:
+                store.record_draft(account.name, DraftRecord(thread.key, attempt, existing[0].message_id,
+                                                             folders.drafts, existing[0].uid))
+            return _with(decision, "drafted", f"the draft for follow-up {attempt} is already in {folders.drafts}")
+        if dry_run:
+            return _with(decision, "due", "dry run: nothing written")
+        msg = compose(
+            thread, decision, texts(account.settings.language), account.addresses, now.astimezone(account.settings.tz),
+            latest_text=_body(mailbox, thread.last_user.folder, thread.last_user.uid),
+            original_text=(_body(mailbox, thread.original.folder, thread.original.uid)
+                           if thread.original.message_id != thread.last_user.message_id else None),
+            sender=Sender(account.settings.sender_name, account.settings.signature),
+        )
+        uid = mailbox.append_draft(folders.drafts, as_bytes(msg), now)
+        store.record_draft(account.name, DraftRecord(thread.key, attempt, str(msg["Message-ID"]), folders.drafts, uid))
+        result.written += 1
+        log.info("%s: wrote follow-up %d for %s into %s", account.name, attempt, thread.key, folders.drafts)
+        return _with(decision, "drafted", f"wrote the draft for follow-up {attempt} into {folders.drafts}")
+    except (MailFollowupError, ValueError) as exc:
+        message = f"account {account.name!r}: thread {thread.key}: cannot write the draft: {exc}"
+    except IMAPClientError as exc:  # a refusal of one draft must not stop the others
+        if isinstance(exc, imaplib.IMAP4.abort):
+            raise  # the connection is gone: the account's pass ends here
+        message = f"account {account.name!r}: thread {thread.key}: the server refused the draft: {exc}"
+    result.errors.append(message)
+    log.error("%s", message)
+    return _with(decision, "due", "writing the draft failed; the next pass tries again")
+
+
+def _body(mailbox: Mailbox, folder: str, uid: int) -> str:
+    raw = mailbox.fetch_raw(folder, uid)
+    if raw is None:
+        raise AccountError(mailbox.account, f"message UID {uid} in {folder!r} vanished before it could be quoted")
+    return bodies.plain_text(raw)
+
+
+def _with(decision: Decision, state: str, reason: str) -> Decision:
+    return replace(decision, state=state, reasons=decision.reasons + (reason,))
+
+
+def report(account: Account, thread: Thread, decision: Decision, draft: DraftRecord | None) -> dict[str, Any]:
+    """One thread in the JSON contract of DESIGN.md (``scan --json`` and ``status --json``)."""
+    tz = account.settings.tz
+    return {
+        "account": account.name,
+        "message_id": thread.key,
+        "subject": thread.subject,
+        "to": [a.address for a in thread.original.recipients if a.address not in account.addresses],
+        "policy": decision.scenario,
+        "language": account.settings.language,
+        "state": decision.state,
+        "followups_sent": thread.followups_sent,
+        "next_attempt": decision.next_attempt,
+        "not_before": decision.not_before.astimezone(tz).isoformat(timespec="seconds") if decision.not_before else None,
+        "draft_message_id": draft.message_id if draft and decision.state == "drafted" else None,
+        "last_sent": thread.last_user.date.astimezone(tz).isoformat(timespec="seconds"),
+        "reasons": list(decision.reasons),
+    }
+

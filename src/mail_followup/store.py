@@ -1,0 +1,246 @@
+"""Local state in SQLite: the header index, the sync cursors, the drafts ledger, the last decisions.
+
+The index is a cache of the server (losing it costs a resync, never a
+duplicate draft, because the Drafts folder itself is searched before any
+write). The schema has a version table from day one; each migration runs in
+the same transaction as the row that records it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mail_followup.headers import Addr, Mail
+from mail_followup.paths import ensure_private_dir
+
+DB_NAME = "state.sqlite3"
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "initial schema",
+        """
+        CREATE TABLE folders (
+            account TEXT NOT NULL, name TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL, messages INTEGER NOT NULL,
+            synced_at TEXT NOT NULL,
+            PRIMARY KEY (account, name));
+        CREATE TABLE messages (
+            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
+            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date TEXT NOT NULL,
+            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
+            followup_for TEXT, followup_attempt INTEGER,
+            PRIMARY KEY (account, folder, uid));
+        CREATE INDEX messages_by_date ON messages (account, date);
+        CREATE TABLE drafts (
+            account TEXT NOT NULL, thread TEXT NOT NULL, attempt INTEGER NOT NULL,
+            message_id TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER,
+            written_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread, attempt));
+        CREATE TABLE threads (
+            account TEXT NOT NULL, thread TEXT NOT NULL, report TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        CREATE TABLE passes (
+            account TEXT PRIMARY KEY, finished_at TEXT NOT NULL, ok INTEGER NOT NULL, error TEXT);
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class FolderCursor:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    thread: str
+    attempt: int
+    message_id: str
+    folder: str
+    uid: int | None
+
+
+class Store:
+    """One SQLite file in the private state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        ensure_private_dir(state_dir)
+        self.path = state_dir / DB_NAME
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction() as db:
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+    # --- folders and the header index -------------------------------------------------
+
+    def cursor(self, account: str, folder: str) -> FolderCursor | None:
+        row = self.db.execute(
+            "SELECT uidvalidity, uidnext, messages FROM folders WHERE account=? AND name=?", (account, folder)
+        ).fetchone()
+        return FolderCursor(*row) if row else None
+
+    def known_uids(self, account: str, folder: str) -> set[int]:
+        rows = self.db.execute("SELECT uid FROM messages WHERE account=? AND folder=?", (account, folder))
+        return {r[0] for r in rows}
+
+    def apply_sync(
+        self,
+        account: str,
+        folder: str,
+        cursor: FolderCursor,
+        new: Iterable[Mail],
+        vanished: Iterable[int],
+        reset: bool,
+    ) -> None:
+        """Record one folder's sync in one transaction: the index and its cursor never disagree."""
+        with self.transaction() as db:
+            if reset:
+                db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
+            db.executemany(
+                "DELETE FROM messages WHERE account=? AND folder=? AND uid=?",
+                ((account, folder, uid) for uid in vanished),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (_mail_row(account, m) for m in new),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?)",
+                (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, _now()),
+            )
+
+    def mails(self, account: str, since: datetime) -> list[Mail]:
+        rows = self.db.execute(
+            "SELECT * FROM messages WHERE account=? AND date >= ?", (account, _iso(since))
+        )
+        return [_row_mail(r) for r in rows]
+
+    # --- the drafts ledger ----------------------------------------------------------
+
+    def drafts(self, account: str, thread: str) -> dict[int, DraftRecord]:
+        rows = self.db.execute(
+            "SELECT thread, attempt, message_id, folder, uid FROM drafts WHERE account=? AND thread=?",
+            (account, thread),
+        )
+        return {r[1]: DraftRecord(*r) for r in rows}
+
+    def record_draft(self, account: str, record: DraftRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO drafts VALUES (?,?,?,?,?,?,?)",
+                (account, record.thread, record.attempt, record.message_id, record.folder, record.uid, _now()),
+            )
+
+    # --- decisions, for status and explain ---------------------------------------------
+
+    def save_reports(self, account: str, reports: Iterable[dict[str, object]], ok: bool, error: str | None) -> None:
+        """Replace the account's thread reports with this pass's: status shows the last pass."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM threads WHERE account=?", (account,))
+            db.executemany(
+                "INSERT INTO threads VALUES (?,?,?,?)",
+                ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), _now()) for r in reports),
+            )
+            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?)", (account, _now(), int(ok), error))
+
+    def record_pass(self, account: str, ok: bool, error: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?)", (account, _now(), int(ok), error))
+
+    def reports(self, account: str | None = None) -> list[dict[str, object]]:
+        sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
+        return [json.loads(r[0]) for r in self.db.execute(sql, (account,) if account else ())]
+
+    def passes(self) -> dict[str, tuple[str, bool, str | None]]:
+        rows = self.db.execute("SELECT account, finished_at, ok, error FROM passes")
+        return {r[0]: (r[1], bool(r[2]), r[3]) for r in rows}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
+    recipients = {"to": [[a.name, a.address] for a in m.to], "cc": [[a.name, a.address] for a in m.cc]}
+    return (
+        account, m.folder, m.uid, m.message_id, " ".join(m.in_reply_to), " ".join(m.references),
+        json.dumps([m.sender.name, m.sender.address]) if m.sender else None,
+        json.dumps(recipients, ensure_ascii=False), m.subject, _iso(m.date),
+        " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
+    )
+
+
+def _row_mail(r: tuple[object, ...]) -> Mail:
+    (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt) = r
+    rec = json.loads(str(recipients))
+    snd = json.loads(str(sender)) if sender else None
+    return Mail(
+        folder=str(folder),
+        uid=int(uid),  # type: ignore[arg-type]
+        message_id=str(message_id),
+        in_reply_to=tuple(str(irt).split()),
+        references=tuple(str(refs).split()),
+        sender=Addr(snd[0], snd[1]) if snd else None,
+        to=tuple(Addr(n, a) for n, a in rec["to"]),
+        cc=tuple(Addr(n, a) for n, a in rec["cc"]),
+        subject=str(subject),
+        date=datetime.fromisoformat(str(date)),
+        flags=frozenset(str(flags).split()),
+        auto_reply=bool(auto),
+        bulk=bool(bulk),
+        followup_for=str(ffor) if ffor else None,
+        followup_attempt=int(fatt) if fatt is not None else None,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,197 @@
+"""The whole loop against a real IMAP server (Dovecot and pymap): issue 2's "done when"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from imapservers import ImapAccount
+from mail_followup.cli import main
+from mails import raw_mail
+
+ME = "me@example.org"
+WEDNESDAY = "2026-12-09T09:30:00+01:00"
+MONDAY = "2026-12-14T09:30:00+01:00"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def write_config(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
+    lines = [
+        f"state_dir: {tmp_path / 'state'}",
+        "defaults:",
+        "  timezone: Europe/Oslo",
+        '  country: "NO"',
+        "accounts:",
+        "  - name: test",
+        f"    imap: {{host: {account.host}, port: {account.port}, security: none, "
+        f"username: {account.username}, password_env: MF_TEST_PASSWORD}}",
+        f"    addresses: [{ME}]",
+    ]
+    lines += [f"    {k}: {v}" for k, v in extra.items()]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def seed(account: ImapAccount) -> None:
+    """Four threads: unanswered (8 days), answered, answered without threading headers, 3 days old."""
+    me = f"Me Myself <{ME}>"
+    msgs = [
+        ("Sent", raw_mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", at("2026-12-01T09:00:00+01:00"),
+                          "<coffee@example.org>", "Hi Kim,\n\nWould you have time for a coffee next week?\n")),
+        ("Sent", raw_mail(me, "ola@example.no", "Your offer", at("2026-12-01T10:00:00+01:00"), "<offer@example.org>")),
+        ("INBOX", raw_mail("ola@example.no", me, "Re: Your offer", at("2026-12-02T10:00:00+01:00"),
+                           "<offer-reply@example.no>", in_reply_to="<offer@example.org>")),
+        ("Sent", raw_mail(me, "Lena <lena@example.de>", "Meeting notes", at("2026-12-01T11:00:00+01:00"),
+                          "<notes@example.org>")),
+        ("Archive", raw_mail("lena@example.de", me, "AW: Meeting notes", at("2026-12-03T11:00:00+01:00"),
+                             "<notes-reply@example.de>")),
+        ("Sent", raw_mail(me, "sam@example.net", "Quick question", at("2026-12-06T11:00:00+01:00"),
+                          "<question@example.org>")),
+    ]
+    for folder, raw in msgs:
+        account.append(folder, raw, flags=(b"\\Seen",), when=at("2026-12-06T12:00:00+01:00"))
+
+
+def scan_json(config: Path, now: str, capsys: pytest.CaptureFixture[str], *more: str) -> tuple[int, dict]:
+    code = main(["scan", "--config", str(config), "--now", now, "--json", *more])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def by_subject(report: dict) -> dict[str, dict]:
+    return {t["subject"]: t for t in report["threads"]}
+
+
+@pytest.fixture
+def configured(imap_account: ImapAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ImapAccount, Path]:
+    monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
+    seed(imap_account)
+    return imap_account, write_config(tmp_path, imap_account)
+
+
+def test_one_correct_draft_and_never_a_second(configured, tmp_path: Path, capsys) -> None:
+    account, config = configured
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 0, report
+    threads = by_subject(report)
+    assert {s: t["state"] for s, t in threads.items()} == {
+        "Coffee next week?": "drafted",
+        "Your offer": "replied",
+        "Meeting notes": "replied",
+        "Quick question": "waiting",
+    }
+    coffee = threads["Coffee next week?"]
+    assert coffee["message_id"] == "<coffee@example.org>" and coffee["to"] == ["kim@example.com"]
+    assert coffee["policy"] == "default" and coffee["language"] == "en"
+    assert coffee["followups_sent"] == 0 and coffee["next_attempt"] == 1
+    assert coffee["not_before"] == "2026-12-09T08:30:00+01:00"  # the window open at now
+    assert coffee["draft_message_id"] and coffee["reasons"]
+    assert report["now"] == WEDNESDAY
+
+    drafts = account.messages("Drafts")
+    assert len(drafts) == 1
+    uid, flags, raw = drafts[0]
+    assert b"\\Draft" in flags and b"\\Seen" in flags
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert not msg.defects
+    assert msg["In-Reply-To"] == "<coffee@example.org>"
+    assert msg["References"] == "<coffee@example.org>"
+    assert msg["Subject"] == "Re: Coffee next week?"
+    assert msg["To"] == "Kim Berg <kim@example.com>" and msg["From"] == "Me Myself <me@example.org>"
+    assert msg["X-Mail-Followup-For"] == "<coffee@example.org>" and msg["X-Mail-Followup-Attempt"] == "1"
+    assert msg["Message-ID"] == coffee["draft_message_id"]
+    body = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith("Hi Kim,\n")
+    assert "> Would you have time for a coffee next week?" in body
+
+    # A second pass writes nothing new.
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 1
+
+    # Neither does a pass with the local state gone: the Drafts folder itself is searched.
+    shutil.rmtree(tmp_path / "state")
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "drafted"
+    assert by_subject(report)["Coffee next week?"]["draft_message_id"] == coffee["draft_message_id"]
+    assert [d[2] for d in account.messages("Drafts")] == [raw]
+
+    # Nothing but the one draft was written anywhere, and nothing else changed.
+    assert len(account.messages("Sent")) == 4
+    assert len(account.messages("INBOX")) == 1 and len(account.messages("Archive")) == 1
+
+
+def test_a_monday_writes_nothing_and_names_the_tuesday(configured, capsys) -> None:
+    account, config = configured
+    code, report = scan_json(config, MONDAY, capsys)
+    assert code == 0
+    threads = by_subject(report)
+    assert threads["Coffee next week?"]["state"] == "waiting"
+    assert threads["Coffee next week?"]["not_before"] == "2026-12-15T08:30:00+01:00"
+    assert threads["Quick question"]["not_before"] == "2026-12-15T08:30:00+01:00"
+    assert any("2026-12-14 is a Monday" in r for r in threads["Coffee next week?"]["reasons"])
+    assert account.messages("Drafts") == []
+
+
+def test_dry_run_writes_nothing_and_reports_due(configured, capsys) -> None:
+    account, config = configured
+    code, report = scan_json(config, WEDNESDAY, capsys, "--dry-run")
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "due"
+    assert account.messages("Drafts") == []
+
+
+def test_an_incremental_pass_sees_a_new_answer(configured, capsys) -> None:
+    account, config = configured
+    scan_json(config, MONDAY, capsys)
+    account.append("INBOX", raw_mail("sam@example.net", ME, "Re: Quick question", at("2026-12-14T12:00:00+01:00"),
+                                     "<answer@example.net>", in_reply_to="<question@example.org>"))
+    code, report = scan_json(config, "2026-12-15T09:00:00+01:00", capsys)
+    threads = by_subject(report)
+    assert threads["Quick question"]["state"] == "replied"
+    assert threads["Coffee next week?"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 1
+
+
+def test_status_reads_the_last_pass_offline(configured, capsys) -> None:
+    account, config = configured
+    scan_json(config, WEDNESDAY, capsys)
+    assert main(["status", "--config", str(config), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {t["subject"]: t["state"] for t in status["threads"]}["Coffee next week?"] == "drafted"
+    assert main(["status", "--config", str(config)]) == 0
+    text = capsys.readouterr().out
+    assert "Drafts ready to review and send (1)" in text and "kim@example.com" in text
+
+
+def test_a_wrong_password_fails_the_account_with_exit_1_and_leaks_nothing(
+    configured, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account, config = configured
+    if account.kind == "dovecot":
+        pytest.skip("the test Dovecot accepts any password (static passdb)")
+    monkeypatch.setenv("MF_TEST_PASSWORD", "wrong-secret-value")
+    code = main(["scan", "--config", str(config), "--now", WEDNESDAY])
+    err = capsys.readouterr().err
+    assert code == 1 and "refused the login" in err and "wrong-secret-value" not in err
+
+
+def test_the_console_script_runs_a_pass(configured, tmp_path: Path) -> None:
+    account, config = configured
+    done = subprocess.run(
+        [sys.executable, "-m", "mail_followup", "scan", "--config", str(config), "--now", WEDNESDAY],
+        capture_output=True, text=True, timeout=120,
+        env={"MF_TEST_PASSWORD": account.password, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Drafts ready to review and send (1)" in done.stdout and "1 draft(s) written" in done.stdout
