@@ -58,3 +58,13 @@ def imap_account(request: pytest.FixtureRequest) -> ImapAccount:
     """The test runs once against each server."""
     account: ImapAccount = request.getfixturevalue(f"{request.param}_account")
     return account
+
+
+@pytest.fixture
+def configured(imap_account: ImapAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ImapAccount, Path]:
+    """The standard four threads on each server, and a config for them (see scenario.py)."""
+    from scenario import seed, write_config
+
+    monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
+    seed(imap_account)
+    return imap_account, write_config(tmp_path, imap_account)

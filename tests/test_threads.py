@@ -89,3 +89,14 @@ def test_mail_only_from_others_is_not_a_thread() -> None:
 def test_base_subject_strips_stacked_prefixes_in_every_language() -> None:
     for subject in ("Re: AW: SV: VS: Antw: Hello", "RE[2]: Hello", "Fwd: WG:  hello", "hello"):
         assert base_subject(subject) == "hello"
+
+
+def test_a_copy_still_on_the_server_wins_over_a_vanished_one() -> None:
+    thread = one([mail("<a@x>", ME, (KIM,), day(0), folder="Old", gone=True), mail("<a@x>", ME, (KIM,), day(0), uid=9)])
+    assert not thread.first.gone and thread.first.uid == 9
+
+
+def test_an_answer_that_vanished_still_ends_the_wait() -> None:
+    thread = one([mail("<a@x>", ME, (KIM,), day(0)),
+                  mail("<b@y>", KIM, (ME,), day(1), "Re: Coffee", ("<a@x>",), "INBOX", gone=True)])
+    assert thread.answer is not None

@@ -40,19 +40,29 @@ could not be written (the rest was done, each failure is on stderr);
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="P", type=Path, default=None,
+def _common(top: bool) -> argparse.ArgumentParser:
+    """--config and -v, accepted before and after the command.
+
+    After the command their default is SUPPRESS, so that an option given
+    before the command is not reset by the command's own parser.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", metavar="P", type=Path, default=None if top else argparse.SUPPRESS,
                         help=f"the config file (default: {default_config_path()})")
-    common.add_argument("-v", "--verbose", action="count", default=0,
+    parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
                         help="say more: -v shows progress and tracebacks, -vv the IMAP conversation")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
 
     parser = argparse.ArgumentParser(
         prog="mail-followup",
         description=DESCRIPTION.format(config=default_config_path()),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
+        parents=[_common(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"mail-followup {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -114,8 +124,8 @@ def setup_logging(verbose: int, daemon: bool = False) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
-    if verbose < 2:
-        logging.getLogger("imapclient").setLevel(logging.WARNING)
+    # The IMAP conversation (imapclient redacts the LOGIN password) only with -vv.
+    logging.getLogger("imapclient").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
 def _load(args: argparse.Namespace):  # -> Config

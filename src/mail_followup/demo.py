@@ -28,7 +28,7 @@ defaults:
   country: "NO"
 accounts:
   - name: demo
-    imap: {{host: 127.0.0.1, port: {port}, security: none, username: demo, password_env: MAIL_FOLLOWUP_DEMO_PASSWORD}}
+    imap: {{host: 127.0.0.1, port: {port}, security: none, username: demo}}
     addresses: [{me}]
 """
 
@@ -136,10 +136,9 @@ def run_demo(out: TextIO) -> int:
         seed(server.host, server.port, server.username, password)
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(CONFIG.format(state=Path(tmp) / "state", port=server.port, me=ME))
-        os.environ["MAIL_FOLLOWUP_DEMO_PASSWORD"] = password
         config = load_config(config_path)
         out.write(f"Seeded {len(sample_mail())} messages. Scanning as if it were {NOW.isoformat()} (a Wednesday).\n\n")
-        result = scan(config, NOW)
+        result = scan(config, NOW, secret=lambda _account: password)
         out.write(table([t for a in result.accounts for t in a.threads], NOW, verbose=True))
         for error in (e for a in result.accounts for e in a.errors):
             out.write(f"error: {error}\n")

@@ -59,6 +59,7 @@ class Mail:
     bulk: bool = False
     followup_for: str | None = None
     followup_attempt: int | None = None
+    gone: bool = False  # it vanished from the server; kept so that it still counts
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     @property

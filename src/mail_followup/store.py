@@ -51,6 +51,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             account TEXT PRIMARY KEY, finished_at TEXT NOT NULL, ok INTEGER NOT NULL, error TEXT);
         """,
     ),
+    (
+        "keep the headers of messages that vanished",
+        # An answer the user deleted is still an answer: a vanished message
+        # keeps its place in its thread, so deleting mail can never turn an
+        # answered thread back into a waiting one.
+        """
+        CREATE TABLE gone AS SELECT * FROM messages WHERE 0;
+        CREATE UNIQUE INDEX gone_by_id ON gone (account, message_id);
+        CREATE INDEX gone_by_date ON gone (account, date);
+        """,
+    ),
 )
 
 
@@ -144,11 +155,13 @@ class Store:
         """Record one folder's sync in one transaction: the index and its cursor never disagree."""
         with self.transaction() as db:
             if reset:
+                db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=?",
+                           (account, folder))
                 db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
-            db.executemany(
-                "DELETE FROM messages WHERE account=? AND folder=? AND uid=?",
-                ((account, folder, uid) for uid in vanished),
-            )
+            for uid in vanished:
+                db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=? AND uid=?",
+                           (account, folder, uid))
+                db.execute("DELETE FROM messages WHERE account=? AND folder=? AND uid=?", (account, folder, uid))
             db.executemany(
                 "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (_mail_row(account, m) for m in new),
@@ -159,10 +172,13 @@ class Store:
             )
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
-        rows = self.db.execute(
-            "SELECT * FROM messages WHERE account=? AND date >= ?", (account, _iso(since))
-        )
-        return [_row_mail(r) for r in rows]
+        """The indexed messages dated ``since`` or later, then those that vanished from the server.
+
+        The live copy of a message comes first, so it wins where both exist.
+        """
+        live = self.db.execute("SELECT * FROM messages WHERE account=? AND date >= ?", (account, _iso(since)))
+        gone = self.db.execute("SELECT * FROM gone WHERE account=? AND date >= ?", (account, _iso(since)))
+        return [_row_mail(r) for r in live] + [_row_mail(r, gone=True) for r in gone]
 
     # --- the drafts ledger ----------------------------------------------------------
 
@@ -223,7 +239,7 @@ def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
     )
 
 
-def _row_mail(r: tuple[object, ...]) -> Mail:
+def _row_mail(r: tuple[object, ...], gone: bool = False) -> Mail:
     (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt) = r
     rec = json.loads(str(recipients))
     snd = json.loads(str(sender)) if sender else None
@@ -243,4 +259,5 @@ def _row_mail(r: tuple[object, ...]) -> Mail:
         bulk=bool(bulk),
         followup_for=str(ffor) if ffor else None,
         followup_attempt=int(fatt) if fatt is not None else None,  # type: ignore[arg-type]
+        gone=gone,
     )

@@ -77,8 +77,8 @@ def build_threads(mails: Iterable[Mail], own: Iterable[str]) -> list[Thread]:
     by_id: dict[str, Mail] = {}
     for mail in mails:
         kept = by_id.get(mail.message_id)
-        # Prefer the copy whose sender is the user: it is the one in Sent.
-        if kept is None or (_is_own(mail, own_set) and not _is_own(kept, own_set)):
+        # Prefer a copy still on the server, then the one whose sender is the user (the one in Sent).
+        if kept is None or _rank(mail, own_set) > _rank(kept, own_set):
             by_id[mail.message_id] = mail
 
     links = _UnionFind()
@@ -150,6 +150,10 @@ def _link_by_subject(mails: Iterable[Mail], own: set[str], links: "_UnionFind") 
         for sent in sent_by_subject.get(base_subject(mail.subject), ()):
             if sent.date < mail.date and mail.sender.address in {a.address for a in sent.recipients}:
                 links.union(mail.message_id, sent.message_id)
+
+
+def _rank(mail: Mail, own: set[str]) -> tuple[bool, bool]:
+    return (not mail.gone, _is_own(mail, own))
 
 
 def _is_own(mail: Mail, own: set[str]) -> bool:

@@ -1,0 +1,97 @@
+"""The command line as a user meets it: help, exit codes, errors without tracebacks, the service, the demo."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mail_followup.cli import main
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mail_followup", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_help_answers_the_basic_questions() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for text in ("never sends mail", "mail-followup demo", "exit codes", "scan", "status", "run", "auth"):
+        assert text in done.stdout
+    scan_help = run_cli("scan", "--help").stdout
+    assert "--dry-run" in scan_help and "--now" in scan_help and "--json" in scan_help
+
+
+def test_no_command_is_a_usage_error(capsys) -> None:
+    assert main([]) == 2
+
+
+def test_a_broken_config_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("defaults:\n  timezone: Nowhere/Land\naccounts:\n  - name: a\n    imap: {host: h}\n")
+    done = run_cli("scan", "--config", str(config))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert f"{config}:2: defaults.timezone: unknown timezone 'Nowhere/Land'" in done.stderr
+    assert f"{config}:5: accounts[0].imap.username: required key is missing" in done.stderr
+    assert f"{config}:4: accounts[0].addresses: required key is missing" in done.stderr
+
+
+def test_options_may_come_before_or_after_the_command(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    for args in (("--config", str(missing), "status"), ("status", "--config", str(missing))):
+        done = run_cli(*args)
+        assert done.returncode == 2 and f"{missing}: 1 problem(s)" in done.stderr
+
+
+def test_an_unknown_account_is_a_usage_error(configured, capsys) -> None:
+    _, config = configured
+    assert main(["scan", "--config", str(config), "--account", "nope"]) == 2
+    assert "no account named 'nope' (accounts: test)" in capsys.readouterr().err
+
+
+def test_a_bad_now_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scan", "--now", "next tuesday"])
+    assert info.value.code == 2 and "not an ISO 8601 moment" in capsys.readouterr().err
+
+
+def test_the_service_runs_a_pass_and_stops_on_sigterm(configured, tmp_path: Path) -> None:
+    account, config = configured
+    env = {**os.environ, "MF_TEST_PASSWORD": account.password}
+    proc = subprocess.Popen([sys.executable, "-m", "mail_followup", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        threads: list[dict] = []
+        while time.monotonic() < deadline and not threads:
+            time.sleep(0.3)
+            status = run_cli("status", "--config", str(config), "--json", env=env)
+            threads = json.loads(status.stdout)["threads"] if status.returncode == 0 else []
+        assert len(threads) == 4, "the service did not finish a pass within 60 s"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "account test: a pass every 15 minute(s)" in err and "stopped" in err
+
+
+def test_the_demo_writes_drafts_for_the_due_threads_only() -> None:
+    from mail_followup.demo import run_demo
+
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    text = out.getvalue()
+    assert "2 draft(s) in Drafts:" in text
+    assert "Subject: Re: Coffee next week?" in text and "Subject: Re: Speaking at our meetup" in text
+    assert "Answered (2)" in text and "Reached the cap (no more follow-ups) (1)" in text
+    assert "Not tracked (expects no answer) (1)" in text and "Waiting (1)" in text

@@ -1,0 +1,104 @@
+"""Folder discovery and incremental sync on real servers: what a real mailbox does between passes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imapservers import ImapAccount
+from mail_followup.cli import main
+from mail_followup.config import Folders, load_config
+from mail_followup.errors import AccountError
+from mail_followup.mailbox import Mailbox
+from mail_followup.pymap_server import PymapServer
+from mails import raw_mail
+from scenario import ME, MONDAY, WEDNESDAY, at, by_subject, scan_json, write_config
+
+
+def connect(account: ImapAccount, config: Path) -> Mailbox:
+    return Mailbox.connect(load_config(config).accounts[0], lambda _a: account.password)
+
+
+def expunge_all(account: ImapAccount, folder: str, header: str | None = None) -> None:
+    with account.client() as client:
+        client.select_folder(folder)
+        uids = client.search(["HEADER", "Message-ID", header] if header else ["ALL"])
+        client.delete_messages(uids)
+        client.expunge()
+
+
+def test_folders_are_found_by_special_use_or_by_name(configured) -> None:
+    account, config = configured
+    with connect(account, config) as mailbox:
+        found = mailbox.discover(Folders())
+    assert (found.sent, found.drafts, found.replies) == ("Sent", "Drafts", ("INBOX", "Archive"))
+    expected = "special-use" if account.kind == "dovecot" else "known name"
+    assert found.how == {"sent": expected, "drafts": expected, "archive": expected}
+
+
+def test_localized_folder_names_are_found_without_special_use(tmp_path: Path) -> None:
+    with PymapServer("demo", "pw", ("Gesendete Elemente", "Entwürfe", "Arkiv")) as server:
+        account = ImapAccount.for_pymap(server)
+        with connect(account, write_config(tmp_path, account)) as mailbox:
+            found = mailbox.discover(Folders())
+            assert (found.sent, found.drafts, found.replies) == ("Gesendete Elemente", "Entwürfe", ("INBOX", "Arkiv"))
+            with pytest.raises(AccountError, match="'Sent Stuff' does not exist"):
+                mailbox.discover(Folders(sent="Sent Stuff"))
+
+
+def test_a_deleted_answer_still_counts(configured, capsys) -> None:
+    account, config = configured
+    account.append("INBOX", raw_mail("kim@example.com", ME, "Re: Coffee next week?", at("2026-12-03T10:00:00+01:00"),
+                                     "<kim-answer@example.com>", in_reply_to="<coffee@example.org>"))
+    code, report = scan_json(config, MONDAY, capsys)
+    assert by_subject(report)["Coffee next week?"]["state"] == "replied"
+    expunge_all(account, "INBOX", "<kim-answer@example.com>")
+    code, report = scan_json(config, WEDNESDAY.replace("12-09", "12-16"), capsys)
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "replied"
+    assert not [m for m in account.messages("Drafts") if b"<coffee@example.org>" in m[2]]
+
+
+def test_a_folder_that_suddenly_looks_empty_stops_the_pass(configured, capsys) -> None:
+    account, config = configured
+    code, _ = scan_json(config, MONDAY, capsys)
+    assert code == 0
+    expunge_all(account, "Sent")
+    code = main(["scan", "--config", str(config), "--now", WEDNESDAY.replace("12-09", "12-16")])
+    err = capsys.readouterr().err
+    assert code == 1 and "'Sent' had 4 message(s) and now looks empty" in err
+    assert account.messages("Drafts") == []
+    # status still shows the last good pass, and says the latest one failed
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "Waiting (2)" in out and "failed" in out
+
+
+def test_a_changed_uidvalidity_rereads_the_folder_and_decides_the_same(dovecot_account: ImapAccount, tmp_path: Path,
+                                                                        capsys, monkeypatch) -> None:
+    from scenario import seed
+
+    account = dovecot_account
+    monkeypatch.setenv("MF_TEST_PASSWORD", account.password)
+    seed(account)
+    config = write_config(tmp_path, account)
+    code, first = scan_json(config, WEDNESDAY, capsys)
+    for folder, validity in (("Sent", "4242"), ("INBOX", "4343"), ("Archive", "4444")):
+        account.server.doveadm("mailbox", "update", "--uid-validity", validity, "-u", account.username, folder)
+    code = main(["scan", "--config", str(config), "--now", WEDNESDAY, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Sent: UIDVALIDITY changed (" in err
+    second = json.loads(out)
+    assert {t["subject"]: t["state"] for t in second["threads"]} == {t["subject"]: t["state"] for t in first["threads"]}
+    assert len(account.messages("Drafts")) == 1
+
+
+def test_plaintext_to_a_remote_host_is_refused_before_connecting(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("accounts:\n  - name: a\n    imap: {host: imap.example.invalid, security: none, username: u, "
+                    "password_env: NOPE}\n    addresses: [a@b.example]\n")
+    asked = []
+    with pytest.raises(AccountError, match="refusing to send a password unencrypted to imap.example.invalid"):
+        Mailbox.connect(load_config(path).accounts[0], lambda a: asked.append(a) or "x")
+    assert asked == []  # the password was never even fetched
