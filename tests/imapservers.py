@@ -147,11 +147,13 @@ class DovecotServer:
             raise ValueError("keep the password plain: it goes into passdb args")
         self.host = host
         self.port = 0
+        self.tls_port = 0  # implicit TLS (imaps); 0 when openssl is missing
         self.password = password
         self.start_timeout = start_timeout
         self._root: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._users = itertools.count(1)
+        self._tls = False
 
     @staticmethod
     def available() -> bool:
@@ -173,6 +175,24 @@ class DovecotServer:
         return self.root / "dovecot.log"
 
     @property
+    def cert_path(self) -> Path:
+        """The self-signed certificate (for 127.0.0.1 and localhost) the server presents."""
+        return self.root / "cert.pem"
+
+    def _make_certificate(self) -> bool:
+        """A throwaway self-signed certificate, so TLS and STARTTLS are tested for real."""
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            return False
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-keyout", str(self.root / "key.pem"), "-out", str(self.cert_path),
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            check=True, capture_output=True, timeout=60,
+        )
+        return True
+
+    @property
     def _stdout_path(self) -> Path:
         return self.root / "dovecot.stdout"
 
@@ -182,6 +202,7 @@ class DovecotServer:
         self._root = Path(tempfile.mkdtemp(prefix="mf-dovecot-"))
         try:
             self._prepare_dirs()
+            self._tls = self._make_certificate()
             self._start_process()
         except BaseException:
             self.stop()
@@ -213,6 +234,7 @@ class DovecotServer:
             internal_group = grp.getgrgid(os.getgid()).gr_name
             login_user = internal_user
         root = self.root
+        ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{root}/key.pem" if self._tls else "ssl = no"
         mailboxes = "".join(
             f"  mailbox {name} {{\n    special_use = \\{name}\n    auto = subscribe\n  }}\n"
             for name in ("Sent", "Drafts", "Archive", "Trash", "Junk")
@@ -225,7 +247,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = {self.host}
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
@@ -259,7 +281,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -270,6 +293,7 @@ service anvil {{
     def _start_process(self) -> None:
         for attempt in range(1, 4):
             self.port = free_port(self.host)
+            self.tls_port = free_port(self.host) if self._tls else 0
             self.config_path.write_text(self._config())
             with open(self._stdout_path, "wb") as out:
                 self._proc = subprocess.Popen(
