@@ -262,7 +262,8 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError(str(path), [f"{path}:1: the file must be a mapping with 'accounts' (and optionally 'defaults')"])
     lines: dict[KeyPath, int] = {}
     problems: list[str] = []
-    _index_lines(root, (), lines, problems, path)
+    if root is not None:
+        _index_lines(root, (), lines, problems, path)
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
@@ -331,7 +332,7 @@ def _dotted(loc: KeyPath) -> str:
     return text or "(top level)"
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Any) -> str:
     kind = err["type"]
     if kind == "missing":
         return "required key is missing"

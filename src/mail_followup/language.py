@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import yaml
 
@@ -53,5 +54,5 @@ def texts(code: str) -> Texts:
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"lang/{code}.yaml lacks {', '.join(missing)}")
-    values = {k: tuple(raw[k]) if isinstance(raw[k], list) else raw[k] for k in _REQUIRED}
+    values: dict[str, Any] = {k: tuple(raw[k]) if isinstance(raw[k], list) else raw[k] for k in _REQUIRED}
     return Texts(**values)

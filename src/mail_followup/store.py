@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mail_followup.headers import Addr, Mail
 from mail_followup.paths import ensure_private_dir
@@ -239,13 +240,13 @@ def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
     )
 
 
-def _row_mail(r: tuple[object, ...], gone: bool = False) -> Mail:
+def _row_mail(r: tuple[Any, ...], gone: bool = False) -> Mail:
     (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt) = r
     rec = json.loads(str(recipients))
     snd = json.loads(str(sender)) if sender else None
     return Mail(
         folder=str(folder),
-        uid=int(uid),  # type: ignore[arg-type]
+        uid=int(uid),
         message_id=str(message_id),
         in_reply_to=tuple(str(irt).split()),
         references=tuple(str(refs).split()),
@@ -258,6 +259,6 @@ def _row_mail(r: tuple[object, ...], gone: bool = False) -> Mail:
         auto_reply=bool(auto),
         bulk=bool(bulk),
         followup_for=str(ffor) if ffor else None,
-        followup_attempt=int(fatt) if fatt is not None else None,  # type: ignore[arg-type]
+        followup_attempt=int(fatt) if fatt is not None else None,
         gone=gone,
     )
