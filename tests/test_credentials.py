@@ -15,6 +15,7 @@ from mail_followup import credentials
 from mail_followup.cli import main
 from mail_followup.config import parse_config
 from mail_followup.errors import AccountError
+from mail_followup.store import MIGRATIONS
 from scenario import WEDNESDAY
 
 SECRET = "correct-horse-battery-staple"
@@ -114,4 +115,4 @@ def test_no_secret_in_logs_or_state_even_at_the_highest_verbosity(configured, tm
         assert account.password.encode() not in path.read_bytes()
     db = sqlite3.connect(state / "state.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (2,)
+    assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)

@@ -35,7 +35,9 @@ def test_folders_are_found_by_special_use_or_by_name(configured) -> None:
         found = mailbox.discover(Folders())
     assert (found.sent, found.drafts, found.replies) == ("Sent", "Drafts", ("INBOX", "Archive"))
     expected = "special-use" if account.kind == "dovecot" else "known name"
-    assert found.how == {"sent": expected, "drafts": expected, "archive": expected}
+    assert (found.how["sent"], found.how["drafts"]) == (expected, expected)
+    if account.kind == "dovecot":  # Trash and Junk exist there, and are never searched for answers
+        assert (found.how["trash"], found.how["junk"]) == ("special-use", "special-use")
 
 
 def test_localized_folder_names_are_found_without_special_use(tmp_path: Path) -> None:
@@ -44,6 +46,11 @@ def test_localized_folder_names_are_found_without_special_use(tmp_path: Path) ->
         with connect(account, write_config(tmp_path, account)) as mailbox:
             found = mailbox.discover(Folders())
             assert (found.sent, found.drafts, found.replies) == ("Gesendete Elemente", "Entwürfe", ("INBOX", "Arkiv"))
+            with account.client() as client:
+                for name in ("Papierkorb", "Spam", "Kunden", "Postausgang"):
+                    client.create_folder(name)
+            assert mailbox.discover(Folders()).replies == ("INBOX", "Arkiv", "Kunden")
+            assert mailbox.discover(Folders(exclude=["Kunden"])).replies == ("INBOX", "Arkiv")
             with pytest.raises(AccountError, match="'Sent Stuff' does not exist"):
                 mailbox.discover(Folders(sent="Sent Stuff"))
 

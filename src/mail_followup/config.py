@@ -52,6 +52,13 @@ class Policy(Strict):
         return self.waits_days[min(attempt, len(self.waits_days)) - 1]
 
 
+class Contact(Strict):
+    """What the user says about one contact or domain."""
+
+    follow_up: Literal["always", "never"] | None = Field(
+        default=None, description="always: track even mail the heuristics would skip; never: never follow up")
+
+
 class Settings(Strict):
     """Everything an account may set, and inherit from ``defaults``."""
 
@@ -67,6 +74,17 @@ class Settings(Strict):
     policies: dict[str, Policy] = {}
     sender_name: str | None = None
     signature: str | None = None
+    bulk_recipients: int = Field(default=10, ge=1)
+    same_domain_answers: bool = True
+    contacts: dict[str, Contact] = {}
+
+    @field_validator("contacts")
+    @classmethod
+    def _contact_keys(cls, value: dict[str, "Contact"]) -> dict[str, "Contact"]:
+        for key in value:
+            if "@" not in key or any(c.isspace() for c in key):
+                raise ValueError(f"{key!r} is neither an address (kim@example.com) nor a domain (@example.com)")
+        return {k.lower(): v for k, v in value.items()}
 
     @field_validator("timezone")
     @classmethod
@@ -175,6 +193,7 @@ class Folders(Strict):
     sent: str = "auto"
     drafts: str = "auto"
     replies: Literal["auto"] | list[str] = "auto"
+    exclude: list[str] = []
 
 
 class AccountModel(Settings):

@@ -23,6 +23,7 @@ FETCH_FIELDS = (
     "MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "FROM", "TO", "CC", "SUBJECT", "DATE",
     "AUTO-SUBMITTED", "PRECEDENCE", "LIST-ID", "X-AUTOREPLY", "X-AUTORESPOND",
     "X-MAIL-FOLLOWUP-FOR", "X-MAIL-FOLLOWUP-ATTEMPT",
+    "BCC", "CONTENT-TYPE", "X-FAILED-RECIPIENTS", "X-MS-EXCHANGE-INBOX-RULES-LOOP",
 )
 FETCH_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(FETCH_FIELDS) + ")]"
 FETCH_KEY = b"BODY[HEADER.FIELDS (" + " ".join(FETCH_FIELDS).encode() + b")]"
@@ -59,6 +60,10 @@ class Mail:
     bulk: bool = False
     followup_for: str | None = None
     followup_attempt: int | None = None
+    bcc: tuple[Addr, ...] = ()
+    content_type: str = ""  # "type/subtype" plus the parameter that matters, e.g. "multipart/report; delivery-status"
+    failed_recipients: tuple[str, ...] = ()
+    thread_hint: str | None = None  # a server's own thread id (Gmail's X-GM-THRID)
     gone: bool = False  # it vanished from the server; kept so that it still counts
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -66,9 +71,18 @@ class Mail:
     def recipients(self) -> tuple[Addr, ...]:
         return self.to + self.cc
 
+    @property
+    def everyone_written_to(self) -> tuple[Addr, ...]:
+        return self.to + self.cc + self.bcc
+
 
 def parse_header_block(
-    folder: str, uid: int, raw: bytes, flags: tuple[bytes | str, ...] = (), internaldate: datetime | None = None
+    folder: str,
+    uid: int,
+    raw: bytes,
+    flags: tuple[bytes | str, ...] = (),
+    internaldate: datetime | None = None,
+    thread_hint: str | None = None,
 ) -> Mail:
     """Parse the fetched header fields of one message; never raise for bad input."""
     problems: list[str] = []
@@ -108,13 +122,30 @@ def parse_header_block(
         date=date,
         flags=frozenset(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in flags),
         auto_reply=(auto_submitted not in ("", "no"))
-        or precedence in ("auto_reply",)
-        or bool(text("X-Autoreply") or text("X-Autorespond")),
+        or precedence in ("auto_reply", "bulk", "junk")
+        or bool(text("X-Autoreply") or text("X-Autorespond") or text("X-MS-Exchange-Inbox-Rules-Loop")),
         bulk=precedence in ("bulk", "list", "junk") or bool(text("List-Id")),
         followup_for=followup_for[0] if followup_for else None,
         followup_attempt=int(attempt_text) if attempt_text.isdigit() else None,
+        bcc=tuple(_addresses(text("Bcc"), "Bcc", problems)),
+        content_type=_content_type(text("Content-Type")),
+        failed_recipients=tuple(a.lower() for a in re.findall(r"[^\s,;<>\"]+@[^\s,;<>\"]+", text("X-Failed-Recipients"))),
+        thread_hint=thread_hint,
         problems=tuple(problems),
     )
+
+
+def _content_type(value: str) -> str:
+    """The media type, and for reports and calendars the parameter that says what they are."""
+    if not value:
+        return ""
+    parts = [p.strip() for p in value.split(";")]
+    kind = parts[0].lower()
+    for part in parts[1:]:
+        key, _, val = part.partition("=")
+        if key.strip().lower() in ("report-type", "method"):
+            return f"{kind}; {val.strip().strip(chr(34)).lower()}"
+    return kind
 
 
 def synthetic_message_id(*parts: str) -> str:

@@ -33,9 +33,15 @@ KNOWN_NAMES = {
              "Gesendet", "Gesendete Elemente", "Gesendete Objekte", "Skickat", "Skickade objekt",
              "Sendt", "Sendte elementer", "Sendte meldinger"),
     "drafts": ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Entwürfe", "Utkast", "Kladder", "Kladd"),
-    "archive": ("Archive", "Archives", "INBOX.Archive", "Archiv", "Arkiv", "[Gmail]/All Mail"),
+    "trash": ("Trash", "Deleted Items", "Deleted Messages", "INBOX.Trash", "[Gmail]/Trash", "[Gmail]/Bin",
+              "Papierkorb", "Gelöschte Elemente", "Gelöschte Objekte", "Papperskorgen", "Borttagna objekt",
+              "Borttagna meddelanden", "Slettede elementer", "Slettet", "Papirkurv"),
+    "junk": ("Junk", "Spam", "Junk E-mail", "Junk Email", "INBOX.Junk", "INBOX.Spam", "[Gmail]/Spam", "Bulk Mail",
+             "Junk-E-Mail", "Skräppost", "Søppelpost", "Spam-post"),
+    "outbox": ("Outbox", "Postausgang", "Utkorgen", "Utboks"),
 }
-SPECIAL_USE = {"sent": b"\\Sent", "drafts": b"\\Drafts", "archive": b"\\Archive"}
+SPECIAL_USE = {"sent": b"\\Sent", "drafts": b"\\Drafts", "trash": b"\\Trash", "junk": b"\\Junk", "all": b"\\All"}
+_UNSELECTABLE = {b"\\Noselect", b"\\NonExistent"}
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 
 
@@ -132,46 +138,59 @@ class Mailbox:
     # --- folders ------------------------------------------------------------------
 
     def discover(self, wanted: FolderSettings) -> FolderMap:
-        """Find Sent, Drafts and the folders where answers land: SPECIAL-USE first, then known names."""
+        """Find Sent and Drafts (SPECIAL-USE first, then known names) and every folder where answers may land.
+
+        Answers are looked for everywhere but Drafts, Trash, Junk, an outbox
+        and the folders the config excludes; where the server has an "all
+        mail" folder (\\All, as Gmail does) that one folder is read instead
+        of every label, so no message is read twice.
+        """
         listing = self.client.list_folders()
-        names = [name for _, _, name in listing]
+        names = [name for flags, _, name in listing if not set(flags) & _UNSELECTABLE]
         flags_by_name = {name: set(flags) for flags, _, name in listing}
+        lowered = {n.lower(): n for n in names}
         how: dict[str, str] = {}
 
-        def find(role: str, configured: str) -> str | None:
+        def by_role(role: str) -> list[str]:
+            flagged = [n for n in names if role in SPECIAL_USE and SPECIAL_USE[role] in flags_by_name[n]]
+            if flagged:
+                how[role] = "special-use"
+                return flagged
+            named = [lowered[c.lower()] for c in KNOWN_NAMES.get(role, ()) if c.lower() in lowered]
+            if named:
+                how[role] = "known name"
+            return named
+
+        def find(role: str, configured: str) -> str:
             if configured != "auto":
                 if configured not in names:
                     raise AccountError(self.account, f"the {role} folder {configured!r} does not exist on the server",
                                        f"folders found: {', '.join(names)}")
                 how[role] = "config"
                 return configured
-            for name in names:
-                if SPECIAL_USE[role] in flags_by_name[name]:
-                    how[role] = "special-use"
-                    return name
-            lowered = {n.lower(): n for n in names}
-            for candidate in KNOWN_NAMES[role]:
-                if candidate.lower() in lowered:
-                    how[role] = "known name"
-                    return lowered[candidate.lower()]
-            return None
+            found = by_role(role)
+            if not found:
+                raise AccountError(self.account, f"no {role} folder found (folders: {', '.join(names)})",
+                                   f"name it in the account's folders: {{{role}: NAME}}")
+            return found[0]
 
         sent = find("sent", wanted.sent)
         drafts = find("drafts", wanted.drafts)
-        if sent is None or drafts is None:
-            role = "sent" if sent is None else "drafts"
-            raise AccountError(self.account, f"no {role} folder found (folders: {', '.join(names)})",
-                               f"name it in the account's folders: {{{role}: NAME}}")
-        if wanted.replies == "auto":
-            replies = ["INBOX"] if any(n.upper() == "INBOX" for n in names) else []
-            archive = find("archive", "auto")
-            if archive and archive not in replies:
-                replies.append(archive)
-        else:
+        if wanted.replies != "auto":
             missing = [f for f in wanted.replies if f not in names]
             if missing:
-                raise AccountError(self.account, f"reply folder(s) not found: {', '.join(missing)}")
-            replies = list(wanted.replies)
+                raise AccountError(self.account, f"reply folder(s) not found: {', '.join(missing)}",
+                                   f"folders found: {', '.join(names)}")
+            replies = [f for f in wanted.replies if f not in wanted.exclude]
+        else:
+            everything = [n for n in names if SPECIAL_USE["all"] in flags_by_name[n]]
+            if everything:
+                how["replies"] = f"the all-mail folder {everything[0]}"
+                replies = everything[:1]
+            else:
+                skip = {drafts, sent, *by_role("trash"), *by_role("junk"), *by_role("outbox"), *wanted.exclude}
+                replies = sorted((n for n in names if n not in skip), key=lambda n: (n.upper() != "INBOX", n))
+                how["replies"] = "every folder but drafts, trash, junk and those excluded"
         return FolderMap(sent, drafts, tuple(replies), how)
 
     # --- headers ----------------------------------------------------------------------
@@ -214,13 +233,16 @@ class Mailbox:
         return FolderSync(FolderCursor(uidvalidity, uidnext, exists), new, vanished, reset)
 
     def _fetch_headers(self, folder: str, uids: list[int]) -> Iterable[Mail]:
+        gmail = "X-GM-EXT-1" in self.capabilities
+        items = ["FLAGS", "INTERNALDATE", FETCH_ITEM] + (["X-GM-THRID"] if gmail else [])
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[start:start + FETCH_CHUNK]
-            response = self.client.fetch(chunk, ["FLAGS", "INTERNALDATE", FETCH_ITEM])
+            response = self.client.fetch(chunk, items)
             for uid, data in response.items():
                 block = _header_block(data)
+                thrid = data.get(b"X-GM-THRID")
                 mail = parse_header_block(folder, uid, block, tuple(data.get(b"FLAGS", ())),
-                                          data.get(b"INTERNALDATE"))
+                                          data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None)
                 for problem in mail.problems:
                     log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
                 yield mail
@@ -236,6 +258,23 @@ class Mailbox:
             if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
                 return value
         return None
+
+    def fetch_bodies(self, folder: str, uids: list[int], limit: int = 65536) -> dict[int, bytes]:
+        """The first ``limit`` bytes of each message (enough for its text and a report's returned headers).
+
+        Without setting \\Seen. A message that is gone is simply missing from the result.
+        """
+        if not uids:
+            return {}
+        self.client.select_folder(folder, readonly=True)
+        bodies: dict[int, bytes] = {}
+        for start in range(0, len(uids), FETCH_CHUNK):
+            response = self.client.fetch(uids[start:start + FETCH_CHUNK], [f"BODY.PEEK[]<0.{limit}>"])
+            for uid, data in response.items():
+                for key, value in data.items():
+                    if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
+                        bodies[uid] = value
+        return bodies
 
     # --- drafts -------------------------------------------------------------------------
 

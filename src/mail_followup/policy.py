@@ -8,7 +8,7 @@ every rule checked. The shell carries decisions out; ``scan --dry-run`` and
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -35,10 +35,18 @@ def in_lookback(thread: Thread, settings: Settings, now: datetime) -> bool:
     return now - thread.last_user.date <= timedelta(days=settings.lookback_days)
 
 
-def decide(thread: Thread, settings: Settings, cal: Calendar, now: datetime, drafted: Container[int]) -> Decision:
+def decide(
+    thread: Thread,
+    settings: Settings,
+    cal: Calendar,
+    now: datetime,
+    drafted: Container[int],
+    stoplist: Mapping[str, str] | None = None,
+) -> Decision:
     """Decide the state of ``thread`` at ``now``.
 
-    ``drafted`` holds the attempt numbers whose draft is known to be in Drafts.
+    ``drafted`` holds the attempt numbers whose draft is known to be in
+    Drafts; ``stoplist`` the contacts never to follow up with, and why.
     """
     scenario = "default"
     policy = settings.policy(scenario)
@@ -50,13 +58,26 @@ def decide(thread: Thread, settings: Settings, cal: Calendar, now: datetime, dra
     def done(state: str, not_before: datetime | None = None) -> Decision:
         return Decision(thread.key, state, scenario, attempt, kind, not_before, tuple(reasons))
 
+    if thread.forced:
+        reasons.append(f"tracked: {thread.forced}")
     if thread.ignored:
         reasons.append(f"expects no answer: {thread.ignored}")
         return done("ignored")
     if thread.answer is not None:
         who = thread.answer.sender.formatted() if thread.answer.sender else "someone"
         reasons.append(f"answered by {who} on {_day(thread.answer.date, cal)}")
+        if thread.stop is not None:
+            reasons.append("they asked not to be followed up: never again, for this contact too")
+            return done("stopped")
         return done("replied")
+    if thread.bounce is not None:
+        reasons.append(f"bounced on {_day(thread.bounce.date, cal)}: the mail did not reach them")
+        return done("bounced")
+    stopped = {a.address: (stoplist or {})[a.address] for a in thread.original.everyone_written_to
+               if a.address in (stoplist or {})}
+    if stopped:
+        reasons.extend(f"{address} is on the stop list: {why}" for address, why in stopped.items())
+        return done("stopped")
     reasons.append(
         f"your last message on {_day(thread.last_user.date, cal)}; "
         f"{sent} follow-up(s) sent since the original of {_day(thread.original.date, cal)}; no answer yet"
@@ -70,6 +91,12 @@ def decide(thread: Thread, settings: Settings, cal: Calendar, now: datetime, dra
     wait = policy.wait_before(attempt)
     earliest = thread.last_user.date.astimezone(cal.tz).date() + timedelta(days=wait)
     reasons.append(f"follow-up {attempt} waits {wait} day(s): not before {earliest.isoformat()}")
+    for auto in thread.auto_replies:
+        reasons.append(f"an automatic reply on {_day(auto.date, cal)} is not an answer")
+    if thread.return_date is not None and thread.return_date >= earliest:
+        earliest = thread.return_date + timedelta(days=1)
+        reasons.append(f"their out-of-office says they are back on {thread.return_date.isoformat()}: "
+                       f"not before {earliest.isoformat()}")
     try:
         moment, skipped = first_allowed_moment(cal, earliest, now)
     except ValueError as exc:

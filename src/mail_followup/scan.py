@@ -26,7 +26,9 @@ from mail_followup.language import texts
 from mail_followup.mailbox import FolderMap, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, plan
 from mail_followup.store import DraftRecord, Store
-from mail_followup.threads import Thread, build_threads
+from mail_followup.classify import Verdict, classify_inbound, classify_sent
+from mail_followup.evidence import Needed, bodies_needed
+from mail_followup.threads import Thread, TrackingRules, build_threads
 from mail_followup.timing import Calendar
 
 log = logging.getLogger(__name__)
@@ -124,13 +126,22 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset)
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
 
-    threads = [t for t in build_threads(store.mails(account.name, since), account.addresses)
-               if in_lookback(t, settings, now)]
+    rules = TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
+                          {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
+    mails = store.mails(account.name, since)
+    verdicts = store.verdicts(account.name)
+    threads = build_threads(mails, account.addresses, verdicts, rules)
+    needed = bodies_needed(threads, mails, verdicts, account.addresses, now - timedelta(days=settings.lookback_days))
+    if needed:
+        verdicts |= _read_bodies(account, mailbox, store, needed)
+        threads = build_threads(mails, account.addresses, verdicts, rules)
+    threads = [t for t in threads if in_lookback(t, settings, now)]
+    stoplist = store.stoplist(account.name)
     cal = calendar_for(settings)
     decided: dict[str, tuple[Thread, Decision]] = {}
     for thread in threads:
         ledger = store.drafts(account.name, thread.key)
-        decided[thread.key] = (thread, decide(thread, settings, cal, now, drafted=ledger.keys()))
+        decided[thread.key] = (thread, decide(thread, settings, cal, now, drafted=ledger.keys(), stoplist=stoplist))
     to_write, deferred = plan([(d, t.last_user.date) for t, d in decided.values()], settings.max_drafts_per_pass)
     for decision in deferred:
         decided[decision.thread_key] = (decided[decision.thread_key][0], decision)
@@ -140,6 +151,29 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     for thread, decision in decided.values():
         ledger = store.drafts(account.name, thread.key)
         result.threads.append(report(account, thread, decision, ledger.get(decision.next_attempt)))
+
+
+def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[Needed]) -> dict[str, Verdict]:
+    """Fetch and classify the bodies a decision depends on; record the verdicts and any stop request."""
+    by_folder: dict[str, list[Needed]] = {}
+    for item in needed:
+        by_folder.setdefault(item.mail.folder, []).append(item)
+    found: dict[str, Verdict] = {}
+    for folder, items in by_folder.items():
+        bodies = mailbox.fetch_bodies(folder, sorted(i.mail.uid for i in items))
+        for item in items:
+            raw = bodies.get(item.mail.uid)
+            if raw is None:
+                continue  # expunged meanwhile: the next pass decides without it
+            verdict = classify_sent(raw) if item.own else classify_inbound(item.mail, raw)
+            found[item.mail.message_id] = verdict
+            log.info("%s: %s UID %d: %s (%s)", account.name, folder, item.mail.uid, verdict.kind, verdict.reason)
+            if verdict.kind == "stop" and item.mail.sender is not None:
+                store.add_to_stoplist(account.name, item.mail.sender.address,
+                                      f"asked to stop on {item.mail.date.date().isoformat()} ({verdict.reason})",
+                                      item.mail.message_id)
+    store.save_verdicts(account.name, found)
+    return found
 
 
 def _write(

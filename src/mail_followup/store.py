@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mail_followup.classify import Verdict
 from mail_followup.headers import Addr, Mail
 from mail_followup.paths import ensure_private_dir
 
@@ -63,6 +64,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX gone_by_date ON gone (account, date);
         """,
     ),
+    (
+        "classification: more header facts, verdicts from bodies, the stop list",
+        """
+        ALTER TABLE messages ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE gone ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE verdicts (
+            account TEXT NOT NULL, message_id TEXT NOT NULL, verdict TEXT NOT NULL, decided_at TEXT NOT NULL,
+            PRIMARY KEY (account, message_id));
+        CREATE TABLE stoplist (
+            account TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL, message_id TEXT,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (account, address));
+        ALTER TABLE folders ADD COLUMN highestmodseq INTEGER;
+        """,
+    ),
 )
 
 
@@ -71,6 +87,7 @@ class FolderCursor:
     uidvalidity: int
     uidnext: int
     messages: int
+    highestmodseq: int | None = None  # CONDSTORE servers only
 
 
 @dataclass(frozen=True)
@@ -136,7 +153,8 @@ class Store:
 
     def cursor(self, account: str, folder: str) -> FolderCursor | None:
         row = self.db.execute(
-            "SELECT uidvalidity, uidnext, messages FROM folders WHERE account=? AND name=?", (account, folder)
+            "SELECT uidvalidity, uidnext, messages, highestmodseq FROM folders WHERE account=? AND name=?",
+            (account, folder),
         ).fetchone()
         return FolderCursor(*row) if row else None
 
@@ -164,12 +182,12 @@ class Store:
                            (account, folder, uid))
                 db.execute("DELETE FROM messages WHERE account=? AND folder=? AND uid=?", (account, folder, uid))
             db.executemany(
-                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (_mail_row(account, m) for m in new),
             )
             db.execute(
-                "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?)",
-                (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, _now()),
+                "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
+                (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, _now(), cursor.highestmodseq),
             )
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
@@ -180,6 +198,27 @@ class Store:
         live = self.db.execute("SELECT * FROM messages WHERE account=? AND date >= ?", (account, _iso(since)))
         gone = self.db.execute("SELECT * FROM gone WHERE account=? AND date >= ?", (account, _iso(since)))
         return [_row_mail(r) for r in live] + [_row_mail(r, gone=True) for r in gone]
+
+    # --- what bodies said, and who asked to stop ------------------------------------
+
+    def verdicts(self, account: str) -> dict[str, Verdict]:
+        rows = self.db.execute("SELECT message_id, verdict FROM verdicts WHERE account=?", (account,))
+        return {r[0]: Verdict.from_json(r[1]) for r in rows}
+
+    def save_verdicts(self, account: str, verdicts: Mapping[str, Verdict]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?)",
+                           ((account, mid, v.to_json(), _now()) for mid, v in verdicts.items()))
+
+    def stoplist(self, account: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT address, reason FROM stoplist WHERE account=?", (account,))
+        return {r[0]: r[1] for r in rows}
+
+    def add_to_stoplist(self, account: str, address: str, reason: str, message_id: str | None) -> None:
+        """Never follow up with ``address`` again; the first reason recorded is kept."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO stoplist VALUES (?,?,?,?,?)",
+                       (account, address.lower(), reason, message_id, _now()))
 
     # --- the drafts ledger ----------------------------------------------------------
 
@@ -237,12 +276,17 @@ def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
         json.dumps([m.sender.name, m.sender.address]) if m.sender else None,
         json.dumps(recipients, ensure_ascii=False), m.subject, _iso(m.date),
         " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
+        json.dumps({
+            "bcc": [[a.name, a.address] for a in m.bcc], "content_type": m.content_type,
+            "failed": list(m.failed_recipients), "thread_hint": m.thread_hint,
+        }, ensure_ascii=False),
     )
 
 
 def _row_mail(r: tuple[Any, ...], gone: bool = False) -> Mail:
-    (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt) = r
+    (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt, extra) = r
     rec = json.loads(str(recipients))
+    more = json.loads(extra)
     snd = json.loads(str(sender)) if sender else None
     return Mail(
         folder=str(folder),
@@ -260,5 +304,9 @@ def _row_mail(r: tuple[Any, ...], gone: bool = False) -> Mail:
         bulk=bool(bulk),
         followup_for=str(ffor) if ffor else None,
         followup_attempt=int(fatt) if fatt is not None else None,
+        bcc=tuple(Addr(n, a) for n, a in more.get("bcc", ())),
+        content_type=more.get("content_type", ""),
+        failed_recipients=tuple(more.get("failed", ())),
+        thread_hint=more.get("thread_hint"),
         gone=gone,
     )

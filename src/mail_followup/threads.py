@@ -1,28 +1,46 @@
 """Conversations assembled from indexed headers, and who spoke last.
 
-Pure: a list of ``Mail`` in, a list of ``Thread`` out. The costliest mistake
-this product can make is to follow up on mail that was answered, so every
-doubt leans towards "answered": a message joins a thread through Message-ID,
-In-Reply-To and References, and also, for clients that drop those headers,
-when it comes from someone the user wrote to, later, under the same subject.
+Pure: a list of ``Mail`` and what is known of their bodies (``Verdict``s) in,
+a list of ``Thread`` out. The costliest mistake this product can make is to
+follow up on mail that was answered, so every doubt leans towards
+"answered": a message joins a thread through Message-ID, In-Reply-To and
+References, through a server's own thread id (Gmail's X-GM-THRID), and, for
+clients that drop those headers, when it comes later under the same subject
+from someone the user wrote to or from their company's domain.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
+from mail_followup.classify import Verdict, all_phrases, header_kind
 from mail_followup.headers import Mail
 
-# Reply and forward prefixes in the languages we speak, stacked or not:
-# "Re: AW: SV:" and "Re[2]:" all reduce to the bare subject.
-_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|fwd?|wg|vb)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)+", re.IGNORECASE)
-_NOREPLY = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?)([+\-_.@]|$)", re.I)
+# Reply and forward prefixes in the languages we speak, stacked or not, and
+# list tags: "Re: AW: [team] SV:" and "Re[2]:" all reduce to the bare subject.
+_PREFIX = re.compile(
+    r"^\s*(?:(?:(?:re|aw|sv|vs|antw|fwd?|wg|vb|tr)\s*(?:\[\d+\]|\(\d+\))?\s*:|\[[^\]]*\])\s*)+", re.IGNORECASE
+)
+_NOREPLY = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?|notifications?)([+\-_.@]|$)", re.I
+)
+BOUNCE_WINDOW = timedelta(days=7)  # a bounce that names no message belongs to mail sent shortly before it
+
+# Domains shared by unrelated people: an answer from the same domain proves nothing there.
+FREE_MAIL = frozenset("""
+gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk hotmail.de hotmail.se hotmail.no live.com
+live.se live.no live.de msn.com yahoo.com yahoo.co.uk yahoo.de yahoo.se yahoo.no ymail.com icloud.com me.com
+mac.com aol.com gmx.de gmx.net gmx.at gmx.ch web.de t-online.de freenet.de posteo.de mailbox.org proton.me
+protonmail.com pm.me fastmail.com fastmail.fm hey.com zoho.com mail.com yandex.com tutanota.com online.no
+telia.com bredband.net spray.se outlook.de outlook.se outlook.no
+""".split())
 
 
 def base_subject(subject: str) -> str:
-    """The subject without reply/forward prefixes, case-folded, for comparison."""
+    """The subject without reply/forward prefixes and list tags, case-folded, for comparison."""
     return " ".join(_PREFIX.sub("", subject).split()).casefold()
 
 
@@ -32,14 +50,35 @@ def display_subject(subject: str) -> str:
 
 
 @dataclass(frozen=True)
+class TrackingRules:
+    """The configurable parts of tracking (DOMAIN.md R2, R4)."""
+
+    bulk_recipients: int = 10
+    same_domain_answers: bool = True
+    contacts: Mapping[str, str] = field(default_factory=dict)  # address or @domain -> "always" | "never"
+
+    def contact_rule(self, addresses: Iterable[str]) -> tuple[str, str] | None:
+        """The follow-up rule the config sets for any of ``addresses``: (rule, pattern); "never" wins."""
+        found = []
+        for address in addresses:
+            domain = address.rpartition("@")[2]
+            for pattern, rule in self.contacts.items():
+                p = pattern.lower()
+                if p == address or (p.startswith("@") and (domain == p[1:] or domain.endswith("." + p[1:]))):
+                    found.append((rule, pattern))
+        found.sort(key=lambda item: item[0] != "never")
+        return found[0] if found else None
+
+
+@dataclass(frozen=True)
 class Thread:
     """One conversation that the user took part in.
 
     ``key`` is the Message-ID of the first message the user sent in it.
     ``waiting_on`` holds the user's messages since the last human answer (the
     original of this round first, then the follow-ups already sent); it is
-    empty when someone else spoke last. ``ignored`` says why the thread
-    expects no answer, if it does not.
+    empty when someone else spoke last (``answer``). ``ignored`` says why the
+    thread expects no answer, if it does not.
     """
 
     key: str
@@ -48,6 +87,11 @@ class Thread:
     waiting_on: tuple[Mail, ...]
     answer: Mail | None
     ignored: str | None
+    stop: Mail | None = None  # the answer asks not to be followed up
+    bounce: Mail | None = None  # a delivery failure of one of this round's messages
+    auto_replies: tuple[Mail, ...] = ()  # automatic replies since the round began
+    return_date: date | None = None  # the latest return date an out-of-office named
+    forced: str | None = None  # why it is tracked whatever the heuristics say
 
     @property
     def last_user(self) -> Mail:
@@ -67,12 +111,27 @@ class Thread:
         return display_subject(self.original.subject)
 
 
-def build_threads(mails: Iterable[Mail], own: Iterable[str]) -> list[Thread]:
+def kind_of(mail: Mail, verdicts: Mapping[str, Verdict]) -> str:
+    """``human``, ``auto``, ``bounce`` or ``stop``: from the body's verdict where known, else the headers."""
+    verdict = verdicts.get(mail.message_id)
+    if verdict is not None:
+        return verdict.kind
+    by_headers = header_kind(mail)
+    return by_headers.kind if by_headers is not None else "human"
+
+
+def build_threads(
+    mails: Iterable[Mail],
+    own: Iterable[str],
+    verdicts: Mapping[str, Verdict] | None = None,
+    rules: TrackingRules = TrackingRules(),
+) -> list[Thread]:
     """Group ``mails`` into conversations and keep those the user took part in.
 
-    ``own`` are the user's addresses. The same message seen in two folders
-    (Sent and INBOX, say) counts once.
+    ``own`` are the user's addresses; ``verdicts`` what the bodies said, by
+    Message-ID. The same message seen in two folders counts once.
     """
+    verdicts = verdicts or {}
     own_set = {a.lower() for a in own}
     by_id: dict[str, Mail] = {}
     for mail in mails:
@@ -82,11 +141,15 @@ def build_threads(mails: Iterable[Mail], own: Iterable[str]) -> list[Thread]:
             by_id[mail.message_id] = mail
 
     links = _UnionFind()
+    hints: dict[str, str] = {}
     for mail in by_id.values():
         links.add(mail.message_id)
         for ref in mail.in_reply_to + mail.references:
             links.union(mail.message_id, ref)
-    _link_by_subject(by_id.values(), own_set, links)
+        if mail.thread_hint:
+            links.union(mail.message_id, hints.setdefault(mail.thread_hint, mail.message_id))
+    _link_by_subject(by_id.values(), own_set, links, rules, verdicts)
+    _link_bounces(by_id.values(), own_set, links, verdicts)
 
     groups: dict[str, list[Mail]] = {}
     for mail in by_id.values():
@@ -95,61 +158,117 @@ def build_threads(mails: Iterable[Mail], own: Iterable[str]) -> list[Thread]:
     threads = []
     for members in groups.values():
         members.sort(key=lambda m: (m.date, m.uid))
-        thread = _thread(tuple(members), own_set)
+        thread = _thread(tuple(members), own_set, verdicts, rules)
         if thread is not None:
             threads.append(thread)
     threads.sort(key=lambda t: (t.first.date, t.key))
     return threads
 
 
-def _thread(members: tuple[Mail, ...], own: set[str]) -> Thread | None:
+def _thread(members: tuple[Mail, ...], own: set[str], verdicts: Mapping[str, Verdict], rules: TrackingRules) -> Thread | None:
     sent = [m for m in members if _is_own(m, own)]
     if not sent:
         return None
-    humans = [m for m in members if _is_own(m, own) or not m.auto_reply]
+    kinds = {m.message_id: ("own" if _is_own(m, own) else kind_of(m, verdicts)) for m in members}
+    humans = [m for m in members if kinds[m.message_id] in ("own", "human", "stop")]
+    key = sent[0].message_id
     last = humans[-1]
-    if not _is_own(last, own):
-        return Thread(sent[0].message_id, members, sent[0], (), last, None)
-    round_start = 0
-    for i, mail in enumerate(humans):
-        if not _is_own(mail, own):
-            round_start = i + 1
+    if kinds[last.message_id] != "own":
+        stop = last if kinds[last.message_id] == "stop" else None
+        return Thread(key, members, sent[0], (), last, None, stop=stop)
+    round_start = max((i + 1 for i, m in enumerate(humans) if kinds[m.message_id] != "own"), default=0)
     waiting = tuple(humans[round_start:])
-    return Thread(sent[0].message_id, members, sent[0], waiting, None, _ignore_reason(waiting[0], own))
+    since = waiting[0].date
+    later = [m for m in members if m.date >= since]
+    bounces = [m for m in later if kinds[m.message_id] == "bounce"]
+    autos = tuple(m for m in later if kinds[m.message_id] == "auto")
+    returns = [v.return_date for m in autos if (v := verdicts.get(m.message_id)) and v.return_date]
+    forced, ignored = _tracking(waiting[0], own, verdicts, rules)
+    return Thread(key, members, sent[0], waiting, None, ignored, bounce=bounces[0] if bounces else None,
+                  auto_replies=autos, return_date=max(returns) if returns else None, forced=forced)
 
 
-def _ignore_reason(original: Mail, own: set[str]) -> str | None:
-    """Why this message expects no answer, or None (DOMAIN.md R4, first version)."""
-    if original.bulk:
-        return "sent to a mailing list or as bulk mail (List-Id or Precedence)"
-    others = [a for a in original.recipients if a.address not in own]
+def _tracking(original: Mail, own: set[str], verdicts: Mapping[str, Verdict], rules: TrackingRules) -> tuple[str | None, str | None]:
+    """(why it is tracked regardless, why it expects no answer) for the original of a round (DOMAIN.md R4)."""
+    others = [a.address for a in original.everyone_written_to if a.address not in own]
     if not others:
-        return "sent only to your own addresses"
-    if all(_NOREPLY.match(a.address) for a in others):
-        return "sent only to no-reply addresses"
+        return None, "sent only to your own addresses"
+    contact = rules.contact_rule(others)
+    if contact and contact[0] == "never":
+        return None, f"the config says never to follow up with {contact[1]}"
     if "$NoFollowUp" in original.flags:
-        return "marked $NoFollowUp"
-    return None
+        return None, "marked $NoFollowUp in your mail client"
+    if "$FollowUp" in original.flags:
+        return "marked $FollowUp in your mail client", None
+    if contact and contact[0] == "always":
+        return f"the config says always to follow up with {contact[1]}", None
+    if original.bulk:
+        return None, "sent to a mailing list or as bulk mail (List-Id or Precedence)"
+    if len(others) > rules.bulk_recipients:
+        return None, f"sent to {len(others)} people (more than {rules.bulk_recipients}: a bulk send)"
+    if all(_NOREPLY.match(a) for a in others):
+        return None, "sent only to no-reply addresses"
+    if _is_calendar_answer(original):
+        return None, "a calendar answer (accepted, declined)"
+    verdict = verdicts.get(original.message_id)
+    if verdict is not None and verdict.kind == "closing":
+        return None, verdict.reason
+    return None, None
 
 
-def _link_by_subject(mails: Iterable[Mail], own: set[str], links: "_UnionFind") -> None:
+def _is_calendar_answer(mail: Mail) -> bool:
+    if mail.content_type.startswith("text/calendar"):
+        return True
+    subject = mail.subject.lower().lstrip()
+    return any(subject.startswith(p) for ph in all_phrases() for p in ph.calendar_subjects)
+
+
+def _link_by_subject(
+    mails: Iterable[Mail], own: set[str], links: "_UnionFind", rules: TrackingRules, verdicts: Mapping[str, Verdict]
+) -> None:
     """Join an answer that lost its threading headers to the user's message it answers.
 
-    It must come from someone the user wrote to, later, under the same subject.
+    It must come later, under the same subject, from someone the user wrote
+    to, or (``same_domain_answers``) from that person's company domain.
     """
     sent_by_subject: dict[str, list[Mail]] = {}
     inbound = []
     for mail in mails:
         if _is_own(mail, own):
             sent_by_subject.setdefault(base_subject(mail.subject), []).append(mail)
-        elif not mail.in_reply_to and not mail.references:
+        elif not mail.in_reply_to and not mail.references and kind_of(mail, verdicts) != "bounce":
             inbound.append(mail)
     for mail in inbound:
         if mail.sender is None:
             continue
+        domain = mail.sender.address.rpartition("@")[2]
         for sent in sent_by_subject.get(base_subject(mail.subject), ()):
-            if sent.date < mail.date and mail.sender.address in {a.address for a in sent.recipients}:
+            if sent.date >= mail.date:
+                continue
+            written_to = {a.address for a in sent.everyone_written_to}
+            domains = {a.rpartition("@")[2] for a in written_to} - FREE_MAIL
+            if mail.sender.address in written_to or (rules.same_domain_answers and domain in domains):
                 links.union(mail.message_id, sent.message_id)
+
+
+def _link_bounces(mails: Iterable[Mail], own: set[str], links: "_UnionFind", verdicts: Mapping[str, Verdict]) -> None:
+    """Join a bounce to the message it returns: by the Message-ID in the report, else by the failed address."""
+    all_mail = list(mails)
+    for mail in all_mail:
+        if kind_of(mail, verdicts) != "bounce":
+            continue
+        verdict = verdicts.get(mail.message_id)
+        refers = verdict.refers_to if verdict else ()
+        for ref in refers:
+            links.union(mail.message_id, ref)
+        failed = set(verdict.failed if verdict else mail.failed_recipients)
+        if refers or not failed:
+            continue
+        candidates = [m for m in all_mail if _is_own(m, own) and m.date <= mail.date
+                      and mail.date - m.date <= BOUNCE_WINDOW
+                      and failed & {a.address for a in m.everyone_written_to}]
+        if candidates:
+            links.union(mail.message_id, max(candidates, key=lambda m: m.date).message_id)
 
 
 def _rank(mail: Mail, own: set[str]) -> tuple[bool, bool]:

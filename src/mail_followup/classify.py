@@ -1,0 +1,267 @@
+"""What a message is: a human answer, an automatic reply, a bounce, a stop request; a closing note.
+
+Pure: headers and, where needed, the raw message go in; a ``Verdict`` comes
+out. The phrase lists live in ``phrases/<language>.yaml``. Every doubt
+leans towards *not* following up: an unclear inbound message is a human
+answer, never an automatic one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import Message
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from mail_followup.headers import Mail
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+_ADDRESS = re.compile(r"[^\s<>;:\"]+@[^\s<>;:\"]+\.[a-z]{2,}", re.I)
+_WORD = re.compile(r"\w+", re.UNICODE)
+RETURN_DATE_WINDOW = timedelta(days=120)  # a return date further away than this is a misreading
+
+
+@dataclass(frozen=True)
+class Phrases:
+    code: str
+    auto_reply_subjects: tuple[str, ...]
+    stop_phrases: tuple[str, ...]
+    return_cues: tuple[str, ...]
+    calendar_subjects: tuple[str, ...]
+    closing_phrases: tuple[str, ...]
+    request_phrases: tuple[str, ...]
+    quote_headers: tuple[re.Pattern[str], ...]
+
+
+@lru_cache(maxsize=None)
+def all_phrases() -> tuple[Phrases, ...]:
+    folder = resources.files("mail_followup") / "phrases"
+    found = []
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".yaml"):
+            continue
+        raw = yaml.safe_load(item.read_text("utf-8"))
+        found.append(Phrases(
+            code=item.name.removesuffix(".yaml"),
+            quote_headers=tuple(re.compile(p, re.I) for p in raw["quote_headers"]),
+            **{k: tuple(str(v).lower() for v in raw[k]) for k in (
+                "auto_reply_subjects", "stop_phrases", "return_cues", "calendar_subjects",
+                "closing_phrases", "request_phrases")},
+        ))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a message turned out to be, and why. Cached in the store by Message-ID.
+
+    ``kind``: for inbound mail ``human``, ``auto``, ``bounce`` or ``stop``;
+    for the user's own mail ``closing`` (expects no answer) or ``open``.
+    """
+
+    kind: str
+    reason: str
+    language: str | None = None
+    return_date: date | None = None
+    refers_to: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["return_date"] = self.return_date.isoformat() if self.return_date else None
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Verdict":
+        data = json.loads(text)
+        data["return_date"] = date.fromisoformat(data["return_date"]) if data.get("return_date") else None
+        data["refers_to"] = tuple(data.get("refers_to", ()))
+        data["failed"] = tuple(data.get("failed", ()))
+        return cls(**data)
+
+
+def header_kind(mail: Mail) -> Verdict | None:
+    """What the headers alone prove: a bounce or an automatic reply. None when only the body can tell."""
+    if mail.content_type == "multipart/report; delivery-status" or mail.failed_recipients:
+        return Verdict("bounce", "a delivery status report" if mail.failed_recipients == () else
+                       f"delivery failed for {', '.join(mail.failed_recipients)}", failed=mail.failed_recipients)
+    if mail.sender is not None and _BOUNCE_SENDER.match(mail.sender.address):
+        return Verdict("bounce", f"sent by {mail.sender.address}")
+    if mail.auto_reply:
+        return Verdict("auto", "marked automatic in its headers (Auto-Submitted, X-Autoreply, Precedence)")
+    if mail.content_type == "multipart/report; disposition-notification":
+        return Verdict("auto", "a read receipt")
+    subject = mail.subject.lower().lstrip()
+    for phrases in all_phrases():
+        for start in phrases.auto_reply_subjects:
+            if subject.startswith(start):
+                return Verdict("auto", f"subject starts with {start!r}", language=phrases.code)
+    return None
+
+
+def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:
+    """Classify a message someone else sent, with its body where we have it."""
+    verdict = header_kind(mail)
+    message = _parse(raw) if raw else None
+    if verdict is not None and verdict.kind == "bounce":
+        if message is None:
+            return verdict
+        refers, failed = _report(message)
+        return Verdict("bounce", verdict.reason, refers_to=refers, failed=tuple(dict.fromkeys(verdict.failed + failed)))
+    text = new_text(_text(message)) if message is not None else ""
+    if verdict is not None:  # automatic: keep the return date for the timing rules
+        found = return_date(text, mail.date) if text else None
+        if found is None:
+            return verdict
+        when, code = found
+        return Verdict("auto", verdict.reason + f"; back on {when.isoformat()}", language=code, return_date=when)
+    lowered = " ".join(text.lower().split())
+    for phrases in all_phrases():
+        for phrase in phrases.stop_phrases:
+            if phrase in lowered:
+                return Verdict("stop", f"asks to stop: {phrase!r}", language=phrases.code)
+    return Verdict("human", "an answer from a person")
+
+
+def classify_sent(raw: bytes | None) -> Verdict:
+    """Does the user's own message expect an answer? A short thank-you with no question or request does not."""
+    message = _parse(raw) if raw else None
+    text = new_text(_text(message)) if message is not None else ""
+    reason = closing_note(text)
+    return Verdict("closing", reason) if reason else Verdict("open", "expects an answer")
+
+
+def closing_note(text: str) -> str | None:
+    """Why ``text`` is a closing note, or None.
+
+    The heuristic, in every language we have phrases for: at most 40 words
+    before any quoted text, no question mark, none of the language's request
+    phrases, and at least one of its closing phrases ("thanks", "talk soon").
+    """
+    lowered = " ".join(new_text(text).lower().split())
+    if not lowered or "?" in lowered or len(_WORD.findall(lowered)) > 40:
+        return None
+    padded = f" {' '.join(_WORD.findall(lowered))} "
+    if any(f" {p} " in padded for ph in all_phrases() for p in ph.request_phrases):
+        return None
+    for phrases in all_phrases():
+        for phrase in phrases.closing_phrases:
+            if f" {phrase} " in padded:
+                return f"a short closing note ({phrase!r}) with no question or request"
+    return None
+
+
+def new_text(text: str) -> str:
+    """The part of a message its author wrote now: everything before the quoted earlier messages."""
+    kept = []
+    patterns = [p for ph in all_phrases() for p in ph.quote_headers]
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(">") or any(p.match(stripped) for p in patterns):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def return_date(text: str, sent: datetime) -> tuple[date, str] | None:
+    """The first date an out-of-office names after a return cue ("back on 5 January"), and its language.
+
+    Each candidate is the few words after a cue, parsed by dateparser in the
+    cue's language relative to when the reply was sent; a date before the
+    reply or months after it is a misreading and is skipped.
+    """
+    lowered = " ".join(text.split())
+    candidates: list[tuple[int, str, str]] = []
+    for phrases in all_phrases():
+        for cue in phrases.return_cues:
+            for match in re.finditer(rf"(?<!\w){re.escape(cue)}(?!\w)", lowered, re.I):
+                tail = lowered[match.end():match.end() + 40]
+                candidates.append((match.start(), tail, phrases.code))
+    if not candidates:
+        return None
+    import dateparser  # heavy: loaded only when an out-of-office needs reading
+
+    base = sent.replace(tzinfo=None)
+    for _, tail, code in sorted(candidates):
+        words = re.sub(r"^(den|dem|the|am|on)\s+", "", tail.strip(" ,.:;"), flags=re.I).split()
+        for count in (4, 3, 2, 1):  # the longest reading wins: "3 March 2031" is not "3 March"
+            phrase = " ".join(words[:count]).strip(" ,.:;()")
+            if not phrase or phrase.isdigit():
+                continue
+            parsed = dateparser.parse(phrase, languages=[code],
+                                      settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future"})
+            if parsed is None:
+                continue
+            if base.date() <= parsed.date() <= (base + RETURN_DATE_WINDOW).date():
+                return parsed.date(), code
+            break
+    return None
+
+
+def _parse(raw: bytes) -> Message | None:
+    try:
+        return message_from_bytes(raw, policy=policy.compat32)
+    except Exception:  # a message too broken to parse is classified by its headers alone
+        return None
+
+
+def _text(message: Message) -> str:
+    """The first text/plain part (or text/html without tags); quoted parts of reports are skipped."""
+    from mail_followup.bodies import html_to_text
+
+    html = None
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind.startswith("message/") or part.get_content_maintype() == "multipart":
+            continue
+        if kind == "text/plain":
+            return _decode(part)
+        if kind == "text/html" and html is None:
+            html = html_to_text(_decode(part))
+    return (html or "").replace("\r\n", "\n")
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace").replace("\r\n", "\n")
+    except LookupError:
+        return payload.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def _report(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """From a delivery report: the Message-IDs of the returned message, and the failed recipients."""
+    refers: list[str] = []
+    failed: list[str] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            payload = part.get_payload()
+            if isinstance(payload, list):  # message/rfc822: the parsed original
+                for inner in payload:
+                    if isinstance(inner, Message):
+                        refers += _MSGID.findall(str(inner.get("Message-ID", "")))
+            else:
+                text = part.get_payload(decode=True) or b""
+                match = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", bytes(text), re.I | re.M)
+                if match:
+                    refers.append(match.group(1).decode("ascii", "replace"))
+        elif kind == "message/delivery-status":
+            body = part.get_payload()
+            blocks = body if isinstance(body, list) else [part]
+            for block in blocks:
+                text = block.as_string() if isinstance(block, Message) else str(block)
+                for line in text.split("\n"):
+                    if line.lower().startswith(("final-recipient:", "original-recipient:")):
+                        failed += [a.lower() for a in _ADDRESS.findall(line)]
+    return tuple(dict.fromkeys(refers)), tuple(dict.fromkeys(failed))
