@@ -100,3 +100,47 @@ def test_an_answer_that_vanished_still_ends_the_wait() -> None:
     thread = one([mail("<a@x>", ME, (KIM,), day(0)),
                   mail("<b@y>", KIM, (ME,), day(1), "Re: Coffee", ("<a@x>",), "INBOX", gone=True)])
     assert thread.answer is not None
+
+
+def test_list_tags_and_more_prefixes_are_stripped() -> None:
+    assert base_subject("Re: [team] Vs: WG: Hello") == "hello"
+
+
+def test_a_server_thread_id_joins_messages_without_headers() -> None:
+    thread = one([mail("<a@x>", ME, (KIM,), day(0), thread_hint="gm:1"),
+                  mail("<b@y>", "other@z.example", (ME,), day(1), "totally different", folder="INBOX",
+                       thread_hint="gm:1")])
+    assert thread.answer is not None
+
+
+def test_same_domain_answers_count_except_for_free_mail_and_when_switched_off() -> None:
+    from mail_followup.threads import TrackingRules
+
+    def answered(to: str, sender: str, rules: TrackingRules = TrackingRules()) -> bool:
+        (t,) = build_threads([mail("<a@x>", ME, (to,), day(0), "Offer"),
+                              mail("<b@y>", sender, (ME,), day(1), "Re: Offer", folder="INBOX")], [ME], rules=rules)
+        return t.answer is not None
+
+    assert answered("kim@acme.example", "boss@acme.example")
+    assert not answered("kim@gmail.com", "other@gmail.com")
+    assert not answered("kim@acme.example", "boss@acme.example", TrackingRules(same_domain_answers=False))
+
+
+def test_a_bounce_joins_the_message_sent_to_the_failed_address() -> None:
+    thread = one([mail("<a@x>", ME, ("gone@example.com",), day(0)),
+                  mail("<b@mx>", "someone@mx.example", (ME,), day(0) + timedelta(minutes=1), "Undeliverable",
+                       folder="INBOX", failed_recipients=("gone@example.com",))])
+    assert thread.bounce is not None and thread.answer is None
+
+
+def test_contact_rules_and_keywords() -> None:
+    from mail_followup.threads import TrackingRules
+
+    rules = TrackingRules(contacts={"@acme.example": "always", "kim@acme.example": "never"})
+    (never,) = build_threads([mail("<a@x>", ME, ("kim@acme.example",), day(0))], [ME], rules=rules)
+    (always,) = build_threads([mail("<a@x>", ME, ("ola@sales.acme.example",), day(0), bulk=True)], [ME], rules=rules)
+    assert never.ignored and "never" in never.ignored
+    assert always.ignored is None and always.forced and "always" in always.forced
+    (forced,) = build_threads([mail("<a@x>", ME, ("team@lists.example",), day(0), bulk=True,
+                                    flags=frozenset({"$FollowUp"}))], [ME])
+    assert forced.ignored is None and forced.forced == "marked $FollowUp in your mail client"
