@@ -19,6 +19,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import seq_to_parenstr_upper
+from imapclient.response_parser import parse_fetch_response
 
 from mail_followup.config import Account, Folders as FolderSettings
 from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
@@ -63,6 +65,7 @@ class FolderSync:
     new: list[Mail]
     vanished: set[int]
     reset: bool
+    flags: dict[int, frozenset[str]] = field(default_factory=dict)  # new flags of known messages
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ class Mailbox:
         self.account = account
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
                              for c in client.capabilities()}
+        # QRESYNC (which implies CONDSTORE) or CONDSTORE: EXAMINE then reports HIGHESTMODSEQ.
+        wanted = [c for c in ("QRESYNC", "CONDSTORE") if c in self.capabilities][:1]
+        self.enabled = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
+                        for c in (client.enable(*wanted) if wanted else [])}
+        if "QRESYNC" in self.enabled:
+            self.enabled.add("CONDSTORE")
 
     @classmethod
     def connect(cls, account: Account, secret: Callable[[Account], str]) -> "Mailbox":
@@ -196,16 +205,21 @@ class Mailbox:
     # --- headers ----------------------------------------------------------------------
 
     def sync(self, folder: str, cursor: FolderCursor | None, known: set[int], since: date) -> FolderSync:
-        """Bring one folder's header index up to date: new messages by UIDNEXT, expunged ones by UID.
+        """Bring one folder's header index up to date, with as few commands as the server allows.
 
-        A changed UIDVALIDITY resyncs the folder; a folder that had mail and
-        now has none stops the pass (it may be a broken server or a wrong
-        folder, never proof that mail went away).
+        Nothing changed: one EXAMINE. Otherwise new messages by UID from the
+        last UIDNEXT; flag changes by CONDSTORE (CHANGEDSINCE) and expunges by
+        QRESYNC (VANISHED) where offered, else by comparing the message count
+        and, when it does not add up, the full list of UIDs. A changed
+        UIDVALIDITY resyncs this folder alone; a folder that had mail and now
+        has none stops the pass (it may be a broken server or a wrong folder,
+        never proof that mail went away).
         """
         status = self.client.select_folder(folder, readonly=True)
         uidvalidity = int(status[b"UIDVALIDITY"])
         exists = int(status.get(b"EXISTS", 0))
         uidnext = int(status.get(b"UIDNEXT", 0))
+        modseq = int(status[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in status else None
         reset = False
         if cursor is not None and cursor.uidvalidity != uidvalidity:
             log.warning("%s: %s: UIDVALIDITY changed (%d -> %d); reading the folder again",
@@ -217,35 +231,84 @@ class Mailbox:
                 f"the folder {folder!r} had {cursor.messages} message(s) and now looks empty; nothing was decided",
                 "if you emptied it on purpose, delete state.sqlite3 in the state directory (it is a cache) and scan again",
             )
-        if cursor is not None and uidnext and uidnext == cursor.uidnext and exists == cursor.messages:
-            return FolderSync(cursor, [], set(), False)
         if cursor is None:
-            uids = sorted(self.client.search(["SINCE", since]))
-            new_uids = uids
-            vanished: set[int] = set()
-        else:
-            uids = sorted(self.client.search(["ALL"]))
-            vanished = known - set(uids)
-            new_uids = [u for u in uids if u >= cursor.uidnext and u not in known]
-        new = list(self._fetch_headers(folder, new_uids))
-        if not uidnext:  # a server that does not say UIDNEXT on SELECT
-            uidnext = (max(uids) + 1) if uids else (cursor.uidnext if cursor else 1)
-        return FolderSync(FolderCursor(uidvalidity, uidnext, exists), new, vanished, reset)
+            uids = sorted(self.client.search(["SINCE", since])) if exists else []
+            first = list(self._fetch_headers(folder, uids))
+            next_uid = uidnext or ((max(uids) + 1) if uids else 1)
+            return FolderSync(FolderCursor(uidvalidity, next_uid, exists, modseq), first, set(), reset)
+        if uidnext and uidnext == cursor.uidnext and exists == cursor.messages and modseq == cursor.highestmodseq:
+            return FolderSync(cursor, [], set(), False)
+
+        new: list[Mail] = []
+        if not uidnext or uidnext > cursor.uidnext:
+            new = [m for m in self._fetch_headers_from(folder, cursor.uidnext) if m.uid not in known]
+        flags: dict[int, frozenset[str]] = {}
+        vanished: set[int] | None = None
+        if modseq is not None and cursor.highestmodseq is not None and modseq != cursor.highestmodseq and known:
+            flags, vanished = self._changes_since(cursor.highestmodseq, cursor.uidnext - 1)
+            flags = {uid: f for uid, f in flags.items() if uid in known}
+        if vanished is None:
+            expunged = cursor.messages + len(new) - exists
+            vanished = known - set(self.client.search(["ALL"])) if expunged != 0 else set()
+        if not uidnext:
+            uidnext = max([cursor.uidnext] + [m.uid + 1 for m in new])
+        return FolderSync(FolderCursor(uidvalidity, uidnext, exists, modseq), new, vanished & known, False, flags)
+
+    def _fetch_headers_from(self, folder: str, first_uid: int) -> list[Mail]:
+        """Headers of every message with a UID of ``first_uid`` or more, in one command."""
+        response, _ = self._uid_fetch(f"{first_uid}:*", self._header_items())
+        # "N:*" also matches the highest UID when it is below N (RFC 3501): filter.
+        return [self._mail(folder, uid, data) for uid, data in sorted(response.items()) if uid >= first_uid]
+
+    def _changes_since(self, modseq: int, last_uid: int) -> tuple[dict[int, frozenset[str]], set[int] | None]:
+        """Flags changed since ``modseq`` (CONDSTORE) and, with QRESYNC, the UIDs expunged since."""
+        qresync = "QRESYNC" in self.enabled
+        modifiers = [f"CHANGEDSINCE {modseq}"] + (["VANISHED"] if qresync else [])
+        response, vanished = self._uid_fetch(f"1:{max(last_uid, 1)}", ["FLAGS"], modifiers)
+        flags = {uid: _flag_set(data.get(b"FLAGS", ())) for uid, data in response.items()}
+        return flags, (vanished if qresync else None)
+
+    def _uid_fetch(self, spec: str, items: list[str], modifiers: list[str] | None = None
+                   ) -> tuple[dict[int, dict[bytes, Any]], set[int]]:
+        """UID FETCH over a UID range, with the VANISHED responses it brings.
+
+        IMAPClient.fetch takes only explicit UID lists (a range string is
+        sent, then its answer is filtered away), and a list of every UID of
+        a large folder would be a command of hundreds of kilobytes; so this
+        sends the range itself, the same way IMAPClient.fetch does inside.
+        """
+        imap = self.client._imap
+        imap.untagged_responses.pop("VANISHED", None)
+        tag = imap._command("UID", "FETCH", spec, seq_to_parenstr_upper(items),
+                            seq_to_parenstr_upper(modifiers) if modifiers else None)
+        typ, data = imap._command_complete("FETCH", tag)
+        self.client._checkok("fetch", typ, data)
+        vanished_data = imap.untagged_responses.pop("VANISHED", [])
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+        response = parse_fetch_response(data, self.client.normalise_times, True)
+        vanished: set[int] = set()
+        for item in vanished_data:
+            text = item.decode() if isinstance(item, bytes) else str(item)
+            vanished |= _uid_set(text.replace("(EARLIER)", "").strip())
+        return response, vanished
+
+    def _header_items(self) -> list[str]:
+        gmail = "X-GM-EXT-1" in self.capabilities
+        return ["FLAGS", "INTERNALDATE", FETCH_ITEM] + (["X-GM-THRID"] if gmail else [])
+
+    def _mail(self, folder: str, uid: int, data: dict[bytes, Any]) -> Mail:
+        thrid = data.get(b"X-GM-THRID")
+        mail = parse_header_block(folder, uid, _header_block(data), tuple(data.get(b"FLAGS", ())),
+                                  data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None)
+        for problem in mail.problems:
+            log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
+        return mail
 
     def _fetch_headers(self, folder: str, uids: list[int]) -> Iterable[Mail]:
-        gmail = "X-GM-EXT-1" in self.capabilities
-        items = ["FLAGS", "INTERNALDATE", FETCH_ITEM] + (["X-GM-THRID"] if gmail else [])
         for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = uids[start:start + FETCH_CHUNK]
-            response = self.client.fetch(chunk, items)
+            response = self.client.fetch(uids[start:start + FETCH_CHUNK], self._header_items())
             for uid, data in response.items():
-                block = _header_block(data)
-                thrid = data.get(b"X-GM-THRID")
-                mail = parse_header_block(folder, uid, block, tuple(data.get(b"FLAGS", ())),
-                                          data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None)
-                for problem in mail.problems:
-                    log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
-                yield mail
+                yield self._mail(folder, uid, data)
 
     def fetch_raw(self, folder: str, uid: int) -> bytes | None:
         """The whole message, without setting \\Seen; None when it is gone."""
@@ -295,6 +358,22 @@ class Mailbox:
         response = self.client.append(folder, data, flags=(b"\\Draft", b"\\Seen"), msg_time=when)
         match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
         return int(match.group(1)) if match else None
+
+
+def _flag_set(flags: Iterable[bytes | str]) -> frozenset[str]:
+    return frozenset(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in flags)
+
+
+def _uid_set(text: str) -> set[int]:
+    """Expand an IMAP sequence set such as ``1:3,7`` (no ``*``)."""
+    found: set[int] = set()
+    for part in text.split(","):
+        if not part:
+            continue
+        low, _, high = part.partition(":")
+        a, b = int(low), int(high or low)
+        found.update(range(min(a, b), max(a, b) + 1))
+    return found
 
 
 def _header_block(data: dict[Any, Any]) -> bytes:

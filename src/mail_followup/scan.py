@@ -123,7 +123,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         cursor = store.cursor(account.name, folder)
         known = store.known_uids(account.name, folder) if cursor else set()
         synced = mailbox.sync(folder, cursor, known, since.date())
-        store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset)
+        store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset, synced.flags)
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
 
     rules = TrackingRules(settings.bulk_recipients, settings.same_domain_answers,

@@ -170,6 +170,7 @@ class Store:
         new: Iterable[Mail],
         vanished: Iterable[int],
         reset: bool,
+        flags: Mapping[int, frozenset[str]] | None = None,
     ) -> None:
         """Record one folder's sync in one transaction: the index and its cursor never disagree."""
         with self.transaction() as db:
@@ -181,6 +182,10 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=? AND uid=?",
                            (account, folder, uid))
                 db.execute("DELETE FROM messages WHERE account=? AND folder=? AND uid=?", (account, folder, uid))
+            db.executemany(
+                "UPDATE messages SET flags=? WHERE account=? AND folder=? AND uid=?",
+                ((" ".join(sorted(f)), account, folder, uid) for uid, f in (flags or {}).items()),
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (_mail_row(account, m) for m in new),
