@@ -7,7 +7,7 @@ import holidays
 import pytest
 
 from mail_followup.config import Policy, Settings
-from mail_followup.policy import decide, in_lookback, plan
+from mail_followup.policy import decide, in_lookback, left_for_next_pass, oldest_first
 from mail_followup.threads import build_threads
 from mail_followup.timing import Calendar
 from mails import ME, mail
@@ -87,13 +87,12 @@ def test_lookback_keeps_old_threads_out() -> None:
     assert not in_lookback(t, SETTINGS, SENT + timedelta(days=61))
 
 
-def test_plan_writes_the_oldest_first_and_caps_the_pass() -> None:
+def test_the_oldest_due_threads_come_first() -> None:
     now = datetime(2026, 12, 9, 9, 0, tzinfo=OSLO)
     pairs = []
     for i in range(5):
         (t,) = build_threads([mail(f"<{i}@x>", ME, (KIM,), SENT - timedelta(days=i), f"s{i}")], [ME])
         pairs.append((decide(t, SETTINGS, CAL, now, drafted=()), t.last_user.date))
-    now_list, later = plan(pairs, 3)
-    assert [d.thread_key for d in now_list] == ["<4@x>", "<3@x>", "<2@x>"]
-    assert {d.thread_key for d in later} == {"<1@x>", "<0@x>"}
-    assert all("at most 3 draft(s) per pass" in d.reasons[-1] for d in later)
+    ordered = oldest_first(pairs)
+    assert [d.thread_key for d in ordered] == ["<4@x>", "<3@x>", "<2@x>", "<1@x>", "<0@x>"]
+    assert "at most 3 draft(s) per pass" in left_for_next_pass(ordered[0], 3).reasons[-1]

@@ -1,10 +1,16 @@
 """Which message bodies a pass must read, and no more (DESIGN.md invariant 4).
 
-Pure. The scan reads headers only; a body is fetched once per message, and
-only when a decision depends on it: whether an answer asks to stop, when an
-out-of-office says its writer is back, whether a bounce returns one of the
-user's messages, whether the user's own message was a closing note, and
-whether a contact we are about to follow up once asked to stop.
+Pure. The scan reads headers only; a body is fetched once per message (its
+verdict is cached), and only when a decision depends on it:
+
+- for a thread about to be written: whether the user's own message was a
+  closing note, when an out-of-office says its writer is back, and whether
+  the contact once asked to stop (their latest answers);
+- for the whole account: which message a bounce returns, and whether a
+  recent answer asks to stop (so the stop list and ``status`` know).
+
+A first pass over a large mailbox therefore reads a handful of bodies, not
+one per thread.
 """
 
 from __future__ import annotations
@@ -27,48 +33,50 @@ class Needed:
     why: str
 
 
-def bodies_needed(
-    threads: Iterable[Thread],
-    mails: Iterable[Mail],
-    verdicts: Mapping[str, Verdict],
-    own: Collection[str],
-    since: datetime,
-) -> list[Needed]:
-    """The messages whose bodies this pass must read, each once, for threads active ``since``."""
-    own_set = {a.lower() for a in own}
+def account_needs(threads: Iterable[Thread], mails: Iterable[Mail], verdicts: Mapping[str, Verdict],
+                  since: datetime) -> list[Needed]:
+    """Bodies the whole account needs: bounces and answers that arrived ``since``."""
     wanted: dict[str, Needed] = {}
-
-    def want(mail: Mail, mine: bool, why: str) -> None:
-        if mail.message_id not in verdicts and mail.message_id not in wanted and not mail.gone:
-            wanted[mail.message_id] = Needed(mail, mine, why)
-
-    contacts: set[str] = set()
     for thread in threads:
-        if thread.last_user.date < since and (thread.answer is None or thread.answer.date < since):
-            continue
-        if thread.answer is not None:
-            if kind_of(thread.answer, verdicts) == "human":
-                want(thread.answer, False, "does the answer ask to stop?")
-            continue
-        if thread.ignored:
-            continue
-        if thread.forced is None:
-            want(thread.original, True, "does your message expect an answer?")
-        for auto in thread.auto_replies:
-            want(auto, False, "when is the out-of-office writer back?")
-        contacts |= {a.address for a in thread.original.everyone_written_to if a.address not in own_set}
-
-    all_mail = list(mails)
-    for mail in all_mail:
-        if mail.date >= since and kind_of(mail, verdicts) == "bounce" and mail.message_id not in verdicts:
-            want(mail, False, "which message does the bounce return?")
-    by_contact: dict[str, list[Mail]] = {}
-    for mail in all_mail:
-        if mail.sender is not None and mail.sender.address in contacts and (mail.in_reply_to or mail.references):
-            by_contact.setdefault(mail.sender.address, []).append(mail)
-    for answers in by_contact.values():
-        answers.sort(key=lambda m: m.date, reverse=True)
-        for mail in answers[:STOP_HISTORY_PER_CONTACT]:
-            if kind_of(mail, verdicts) == "human":
-                want(mail, False, "did this contact once ask to stop?")
+        answer = thread.answer
+        if answer is not None and answer.date >= since and kind_of(answer, verdicts) == "human":
+            _want(wanted, verdicts, answer, False, "does the answer ask to stop?")
+    for mail in mails:
+        if mail.date >= since and kind_of(mail, verdicts) == "bounce":
+            _want(wanted, verdicts, mail, False, "which message does the bounce return?")
     return list(wanted.values())
+
+
+def thread_needs(thread: Thread, answers_by_sender: Mapping[str, list[Mail]], verdicts: Mapping[str, Verdict],
+                 own: Collection[str]) -> list[Needed]:
+    """Bodies needed before a draft for ``thread`` may be written.
+
+    ``answers_by_sender`` holds, per address, the messages from it that reply
+    to something, newest first.
+    """
+    wanted: dict[str, Needed] = {}
+    if thread.forced is None:
+        _want(wanted, verdicts, thread.original, True, "does your message expect an answer?")
+    for auto in thread.auto_replies:
+        _want(wanted, verdicts, auto, False, "when is the out-of-office writer back?")
+    for address in {a.address for a in thread.original.everyone_written_to} - set(own):
+        for mail in answers_by_sender.get(address, [])[:STOP_HISTORY_PER_CONTACT]:
+            if kind_of(mail, verdicts) == "human":
+                _want(wanted, verdicts, mail, False, "did this contact once ask to stop?")
+    return list(wanted.values())
+
+
+def answers_by_sender(mails: Iterable[Mail]) -> dict[str, list[Mail]]:
+    """Messages that reply to something, by sender, newest first."""
+    found: dict[str, list[Mail]] = {}
+    for mail in mails:
+        if mail.sender is not None and (mail.in_reply_to or mail.references):
+            found.setdefault(mail.sender.address, []).append(mail)
+    for items in found.values():
+        items.sort(key=lambda m: m.date, reverse=True)
+    return found
+
+
+def _want(wanted: dict[str, Needed], verdicts: Mapping[str, Verdict], mail: Mail, mine: bool, why: str) -> None:
+    if mail.message_id not in verdicts and mail.message_id not in wanted and not mail.gone:
+        wanted[mail.message_id] = Needed(mail, mine, why)

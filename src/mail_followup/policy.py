@@ -110,20 +110,18 @@ def decide(
     return done("waiting", moment)
 
 
-def plan(decisions: Sequence[tuple[Decision, datetime]], limit: int) -> tuple[list[Decision], list[Decision]]:
-    """Pick the due threads to write in this pass: the oldest first, at most ``limit``.
+def oldest_first(decisions: Sequence[tuple[Decision, datetime]]) -> list[Decision]:
+    """The due decisions, the thread whose last message from the user is oldest first.
 
-    ``decisions`` pairs each decision with the date of the thread's last
-    message from the user. Returns (to write now, left for a later pass, with
-    a reason added).
+    ``decisions`` pairs each decision with that date. A pass writes from the
+    front of this list until it reaches ``max_drafts_per_pass``.
     """
     due = sorted((pair for pair in decisions if pair[0].state == "due"), key=lambda p: (p[1], p[0].thread_key))
-    now_list = [d for d, _ in due[:limit]]
-    later = [
-        replace(d, reasons=d.reasons + (f"left for the next pass: at most {limit} draft(s) per pass",))
-        for d, _ in due[limit:]
-    ]
-    return now_list, later
+    return [d for d, _ in due]
+
+
+def left_for_next_pass(decision: Decision, limit: int) -> Decision:
+    return replace(decision, reasons=decision.reasons + (f"left for the next pass: at most {limit} draft(s) per pass",))
 
 
 def _day(moment: datetime, cal: Calendar) -> str:

@@ -24,16 +24,17 @@ from mail_followup.config import Account, Config, Settings
 from mail_followup.errors import AccountError, MailFollowupError
 from mail_followup.language import texts
 from mail_followup.mailbox import FolderMap, Mailbox
-from mail_followup.policy import Decision, decide, in_lookback, plan
+from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
-from mail_followup.evidence import Needed, bodies_needed
+from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
 from mail_followup.threads import Thread, TrackingRules, build_threads
 from mail_followup.timing import Calendar
 
 log = logging.getLogger(__name__)
 
 SecretSource = Callable[[Account], str]
+RECENT_ANSWERS = timedelta(days=14)  # answers this recent are read for a stop request even when nothing is due
 
 
 @dataclass
@@ -130,27 +131,45 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                           {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
     mails = store.mails(account.name, since)
     verdicts = store.verdicts(account.name)
+    lookback = now - timedelta(days=settings.lookback_days)
     threads = build_threads(mails, account.addresses, verdicts, rules)
-    needed = bodies_needed(threads, mails, verdicts, account.addresses, now - timedelta(days=settings.lookback_days))
+    needed = account_needs(threads, mails, verdicts, max(lookback, now - RECENT_ANSWERS))
     if needed:
         verdicts |= _read_bodies(account, mailbox, store, needed)
         threads = build_threads(mails, account.addresses, verdicts, rules)
-    threads = [t for t in threads if in_lookback(t, settings, now)]
     stoplist = store.stoplist(account.name)
+    ledger = store.all_drafts(account.name)
     cal = calendar_for(settings)
-    decided: dict[str, tuple[Thread, Decision]] = {}
-    for thread in threads:
-        ledger = store.drafts(account.name, thread.key)
-        decided[thread.key] = (thread, decide(thread, settings, cal, now, drafted=ledger.keys(), stoplist=stoplist))
-    to_write, deferred = plan([(d, t.last_user.date) for t, d in decided.values()], settings.max_drafts_per_pass)
-    for decision in deferred:
-        decided[decision.thread_key] = (decided[decision.thread_key][0], decision)
-    for decision in to_write:
+
+    def decision_for(thread: Thread) -> Decision:
+        return decide(thread, settings, cal, now, drafted=ledger.get(thread.key, {}).keys(), stoplist=stoplist)
+
+    decided = {t.key: (t, decision_for(t)) for t in threads if in_lookback(t, settings, now)}
+    replies = answers_by_sender(mails)
+    written = 0
+    for decision in oldest_first([(d, t.last_user.date) for t, d in decided.values()]):
         thread = decided[decision.thread_key][0]
-        decided[thread.key] = (thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result))
+        if written >= settings.max_drafts_per_pass:
+            decided[thread.key] = (thread, left_for_next_pass(decision, settings.max_drafts_per_pass))
+            continue
+        needed = thread_needs(thread, replies, verdicts, account.addresses)
+        if needed:  # what the bodies say may still change the decision
+            verdicts |= _read_bodies(account, mailbox, store, needed)
+            stoplist = store.stoplist(account.name)
+            thread = next(t for t in build_threads(thread.messages, account.addresses, verdicts, rules)
+                          if t.key == thread.key)
+            decision = decision_for(thread)
+            if decision.state != "due":
+                decided[thread.key] = (thread, decision)
+                continue
+        before = result.written
+        decision = _write(account, mailbox, store, folders, thread, decision, now, dry_run, result)
+        decided[thread.key] = (thread, decision)
+        # A draft found already in Drafts costs nothing; a write, a dry-run "due" or a failure counts.
+        written += result.written > before or decision.state == "due"
+    ledger = store.all_drafts(account.name)
     for thread, decision in decided.values():
-        ledger = store.drafts(account.name, thread.key)
-        result.threads.append(report(account, thread, decision, ledger.get(decision.next_attempt)))
+        result.threads.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
 
 
 def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[Needed]) -> dict[str, Verdict]:

@@ -227,12 +227,13 @@ class Store:
 
     # --- the drafts ledger ----------------------------------------------------------
 
-    def drafts(self, account: str, thread: str) -> dict[int, DraftRecord]:
-        rows = self.db.execute(
-            "SELECT thread, attempt, message_id, folder, uid FROM drafts WHERE account=? AND thread=?",
-            (account, thread),
-        )
-        return {r[1]: DraftRecord(*r) for r in rows}
+    def all_drafts(self, account: str) -> dict[str, dict[int, DraftRecord]]:
+        """The whole ledger of an account: thread -> attempt -> record."""
+        found: dict[str, dict[int, DraftRecord]] = {}
+        rows = self.db.execute("SELECT thread, attempt, message_id, folder, uid FROM drafts WHERE account=?", (account,))
+        for row in rows:
+            found.setdefault(row[0], {})[row[1]] = DraftRecord(*row)
+        return found
 
     def record_draft(self, account: str, record: DraftRecord) -> None:
         with self.transaction() as db:
