@@ -1,5 +1,7 @@
 from datetime import datetime, timezone
 
+from hypothesis import given, settings, strategies as st
+
 from mail_followup.headers import parse_header_block
 
 WHEN = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -58,3 +60,41 @@ def test_no_value_keeps_a_line_break() -> None:
 def test_list_mail_is_bulk() -> None:
     raw = b"Message-ID: <m@x.example>\r\nList-Id: <team.lists.example>\r\n\r\n"
     assert parse_header_block("Sent", 1, raw).bulk
+
+
+def test_an_encoded_word_cannot_smuggle_in_an_address() -> None:
+    raw = b"Message-ID: <m@x.example>\r\nFrom: =?utf-8?q?=3Cevil=40attacker.example=3E?= <real@y.example>\r\n\r\n"
+    mail = parse_header_block("INBOX", 1, raw)
+    assert mail.sender is not None and mail.sender.address == "real@y.example"
+    assert mail.sender.name == "<evil@attacker.example>"  # kept as a name, never as an address
+
+
+def test_quoted_names_with_commas_and_unusual_forms() -> None:
+    raw = (b'Message-ID: <m@x.example>\r\nTo: "Berg, Kim" <Kim@X.example>, ola@y.example,\r\n'
+           b" =?utf-8?q?J=C3=B8rn?= <jorn@z.example>\r\nCc: Group: a@b.example, c@d.example;\r\n\r\n")
+    mail = parse_header_block("INBOX", 1, raw)
+    assert [(a.name, a.address) for a in mail.to] == [
+        ("Berg, Kim", "kim@x.example"), ("", "ola@y.example"), ("Jørn", "jorn@z.example")]
+    assert [a.address for a in mail.cc] == ["a@b.example", "c@d.example"]  # the strict parser's job
+
+
+NAMES = st.text(alphabet=st.characters(whitelist_categories=("L",), max_codepoint=0x17F), min_size=1, max_size=12)
+LOCAL = st.from_regex(r"[a-z][a-z0-9.+_-]{0,10}[a-z0-9]", fullmatch=True).filter(lambda s: ".." not in s)
+DOMAIN = st.from_regex(r"[a-z][a-z0-9-]{0,8}\.(example|org|no)", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(""), NAMES), LOCAL, DOMAIN, st.booleans()), min_size=1, max_size=4))
+def test_the_fast_address_path_agrees_with_the_strict_parser(items) -> None:
+    from email import policy
+
+    from mail_followup.headers import _addresses
+
+    parts = []
+    for name, local, domain, quoted in items:
+        address = f"{local}@{domain}"
+        parts.append(address if not name else (f'"{name}" <{address}>' if quoted else f"{name} <{address}>"))
+    value = ", ".join(parts)
+    fast = _addresses(value, "To", [])
+    strict = policy.default.header_factory("To", value).addresses
+    assert [(a.name, a.address) for a in fast] == [(a.display_name, a.addr_spec.lower()) for a in strict]

@@ -41,8 +41,7 @@ def sync_all(mailbox: Mailbox, store: Store, folders: tuple[str, ...]) -> dict[s
     results = {}
     for folder in folders:
         cursor = store.cursor("t", folder)
-        known = store.known_uids("t", folder) if cursor else set()
-        synced = mailbox.sync(folder, cursor, known, SINCE)
+        synced = mailbox.sync(folder, cursor, lambda: store.known_uids("t", folder), SINCE)
         store.apply_sync("t", folder, synced.cursor, synced.new, synced.vanished, synced.reset, synced.flags)
         results[folder] = synced
     return results

@@ -128,3 +128,24 @@ def test_the_console_script_runs_a_pass(configured, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Drafts ready to review and send (1)" in done.stdout and "1 draft(s) written" in done.stdout
+
+
+def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_moment(configured, tmp_path, capsys):
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from scenario import at as moment
+
+    account, config = configured
+    monday = scan(load_config(config), moment(MONDAY))
+    assert not monday.accounts[0].unchanged
+    again = scan(load_config(config), moment(MONDAY.replace("09:30", "10:30")))
+    assert again.accounts[0].unchanged  # nothing new, and Tuesday has not come yet
+    assert again.as_json()["threads"] == monday.as_json()["threads"]
+    # No mail arrives, only the clock moves: Tuesday morning the follow-up is due and written.
+    tuesday = scan(load_config(config), moment("2026-12-15T09:00:00+01:00"))
+    assert not tuesday.accounts[0].unchanged
+    assert by_subject(tuesday.as_json())["Coffee next week?"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 2  # "Quick question" is due that morning too
+    # A change of settings is a reason to decide again, with nothing new in the mailbox.
+    config.write_text(config.read_text().replace("defaults:", "defaults:\n  draft_hours: ['09:00-10:00']"))
+    assert not scan(load_config(config), moment("2026-12-15T09:30:00+01:00")).accounts[0].unchanged

@@ -98,12 +98,18 @@ def header_kind(mail: Mail) -> Verdict | None:
         return Verdict("auto", "marked automatic in its headers (Auto-Submitted, X-Autoreply, Precedence)")
     if mail.content_type == "multipart/report; disposition-notification":
         return Verdict("auto", "a read receipt")
-    subject = mail.subject.lower().lstrip()
-    for phrases in all_phrases():
-        for start in phrases.auto_reply_subjects:
-            if subject.startswith(start):
-                return Verdict("auto", f"subject starts with {start!r}", language=phrases.code)
+    match = _auto_subject().match(mail.subject.lower().lstrip())
+    if match:
+        code, start = next((ph.code, p) for ph in all_phrases() for p in ph.auto_reply_subjects if p == match.group(0))
+        return Verdict("auto", f"subject starts with {start!r}", language=code)
     return None
+
+
+@lru_cache(maxsize=None)
+def _auto_subject() -> re.Pattern[str]:
+    """One pattern for every language's auto-reply subjects, longest first (it runs on every message)."""
+    starts = sorted({p for ph in all_phrases() for p in ph.auto_reply_subjects}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(p) for p in starts))
 
 
 def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 
 # What a scan fetches: enough to thread, classify and address, never a body.
@@ -29,6 +28,12 @@ FETCH_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(FETCH_FIELDS) + ")]"
 FETCH_KEY = b"BODY[HEADER.FIELDS (" + " ".join(FETCH_FIELDS).encode() + b")]"
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_ADDRESS_ITEM = re.compile(
+    rf'\s*(?:"(?P<q>[^"\\]*)"\s*<(?P<a1>{_ADDR_SPEC})>|(?P<n>[^<>",;:@()\\]*?)\s*<(?P<a2>{_ADDR_SPEC})>'
+    rf'|(?P<a3>{_ADDR_SPEC})|)\s*(?:,|$)'
+)
+_LOOSE_ADDRESS = re.compile(r"[^\s,;<>\"]+@[^\s,;<>\"]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -86,53 +91,90 @@ def parse_header_block(
 ) -> Mail:
     """Parse the fetched header fields of one message; never raise for bad input."""
     problems: list[str] = []
-    msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw or b"")
+    fields = split_fields(raw or b"")
 
     def text(name: str) -> str:
-        values = msg.get_all(name) or []
-        if not values:
-            return ""
-        return _decode(str(values[0]) if not isinstance(values[0], str) else values[0], name, problems)
+        value = fields.get(name, "")
+        return _decode(value, name, problems) if value else ""
 
-    subject = text("Subject")
-    sender_list = _addresses(text("From"), "From", problems)
-    to = _addresses(text("To"), "To", problems)
-    cc = _addresses(text("Cc"), "Cc", problems)
-    date = _date(text("Date"), internaldate, problems)
-    message_ids = _MSGID.findall(text("Message-ID"))
+    def people(name: str) -> list[Addr]:
+        return _addresses(fields.get(name, ""), name, problems)
+
+    subject = text("subject")
+    sender_list = people("from")
+    date = _date(text("date"), internaldate, problems)
+    message_ids = _MSGID.findall(fields.get("message-id", ""))
     if message_ids:
         message_id = message_ids[0]
     else:
-        message_id = synthetic_message_id(text("Date"), text("From"), subject, text("To"))
+        message_id = synthetic_message_id(text("date"), text("from"), subject, text("to"))
         problems.append("no Message-ID; using a stable key made from Date, From, Subject and To")
-    auto_submitted = text("Auto-Submitted").strip().lower()
-    precedence = text("Precedence").strip().lower()
-    attempt_text = text("X-Mail-Followup-Attempt").strip()
-    followup_for = _MSGID.findall(text("X-Mail-Followup-For"))
+    auto_submitted = fields.get("auto-submitted", "").strip().lower()
+    precedence = fields.get("precedence", "").strip().lower()
+    attempt_text = fields.get("x-mail-followup-attempt", "").strip()
+    followup_for = _MSGID.findall(fields.get("x-mail-followup-for", ""))
     return Mail(
         folder=folder,
         uid=uid,
         message_id=message_id,
-        in_reply_to=tuple(_MSGID.findall(text("In-Reply-To"))),
-        references=tuple(_MSGID.findall(text("References"))),
+        in_reply_to=tuple(_MSGID.findall(fields.get("in-reply-to", ""))),
+        references=tuple(_MSGID.findall(fields.get("references", ""))),
         sender=sender_list[0] if sender_list else None,
-        to=tuple(to),
-        cc=tuple(cc),
+        to=tuple(people("to")),
+        cc=tuple(people("cc")),
         subject=subject,
         date=date,
         flags=frozenset(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in flags),
         auto_reply=(auto_submitted not in ("", "no"))
         or precedence in ("auto_reply", "bulk", "junk")
-        or bool(text("X-Autoreply") or text("X-Autorespond") or text("X-MS-Exchange-Inbox-Rules-Loop")),
-        bulk=precedence in ("bulk", "list", "junk") or bool(text("List-Id")),
+        or any(fields.get(h) for h in ("x-autoreply", "x-autorespond", "x-ms-exchange-inbox-rules-loop")),
+        bulk=precedence in ("bulk", "list", "junk") or bool(fields.get("list-id")),
         followup_for=followup_for[0] if followup_for else None,
         followup_attempt=int(attempt_text) if attempt_text.isdigit() else None,
-        bcc=tuple(_addresses(text("Bcc"), "Bcc", problems)),
-        content_type=_content_type(text("Content-Type")),
-        failed_recipients=tuple(a.lower() for a in re.findall(r"[^\s,;<>\"]+@[^\s,;<>\"]+", text("X-Failed-Recipients"))),
+        bcc=tuple(people("bcc")),
+        content_type=_content_type(fields.get("content-type", "")),
+        failed_recipients=tuple(a.lower() for a in _LOOSE_ADDRESS.findall(fields.get("x-failed-recipients", ""))),
         thread_hint=thread_hint,
         problems=tuple(problems),
     )
+
+
+def split_fields(raw: bytes) -> dict[str, str]:
+    """The header fields of a header block, by lower-case name, unfolded; the first of repeated fields wins.
+
+    Far faster than the email package's parser for the few fields a scan
+    reads, which matters at 100,000 messages. Bytes that are not UTF-8 are
+    read as Latin-1, so nothing is ever lost to a decoding error.
+    """
+    found: dict[str, list[bytes]] = {}
+    current: list[bytes] | None = None
+    for line in raw.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            current = None
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name.strip():
+            current = None
+            continue
+        key = name.strip().lower().decode("ascii", "replace")
+        if key in found:
+            current = None  # a repeated field: the first one counts
+            continue
+        current = found[key] = [value]
+    return {key: _text(b" ".join(parts)) for key, parts in found.items()}
+
+
+def _text(value: bytes) -> str:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value.decode("latin-1")
+    return " ".join(text.replace("\x00", "").split())
 
 
 def _content_type(value: str) -> str:
@@ -155,7 +197,9 @@ def synthetic_message_id(*parts: str) -> str:
 
 
 def _decode(value: str, name: str, problems: list[str]) -> str:
-    """Decode RFC 2047 words; a value that cannot be decoded is kept with replacement characters."""
+    """Decode RFC 2047 words; a value that cannot be decoded is kept as it is."""
+    if "=?" not in value:
+        return value  # already unfolded and free of line breaks
     try:
         decoded = str(make_header(decode_header(value)))
     except Exception:  # every kind of broken encoded word ends here, by design
@@ -167,8 +211,13 @@ def _decode(value: str, name: str, problems: list[str]) -> str:
 
 
 def _addresses(value: str, name: str, problems: list[str]) -> list[Addr]:
+    """Parse an address list strictly: simple, unambiguous forms by pattern, everything else by the
+    email package's strict parser. A value neither accepts is reported and left out."""
     if not value:
         return []
+    simple = _simple_addresses(value, name, problems)
+    if simple is not None:
+        return simple
     try:
         header = policy.default.header_factory(name, value)
         found = [Addr(a.display_name or "", a.addr_spec.lower()) for a in header.addresses]
@@ -179,6 +228,22 @@ def _addresses(value: str, name: str, problems: list[str]) -> list[Addr]:
     if len(good) != len(found) or header.defects:
         problems.append(f"{name}: malformed address(es) left out")
     return good
+
+
+def _simple_addresses(value: str, name: str, problems: list[str]) -> list[Addr] | None:
+    """``a@b``, ``Name <a@b>`` and ``"Name" <a@b>`` lists with plain ASCII addresses; None for anything else."""
+    found = []
+    pos = 0
+    while pos < len(value):
+        match = _ADDRESS_ITEM.match(value, pos)
+        if match is None:
+            return None
+        address = match.group("a1") or match.group("a2") or match.group("a3")
+        display = match.group("q") if match.group("q") is not None else (match.group("n") or "")
+        if address:
+            found.append(Addr(_decode(display.strip(), name, problems) if display else "", address.lower()))
+        pos = match.end()
+    return found
 
 
 def _plausible(address: str) -> bool:

@@ -204,7 +204,8 @@ class Mailbox:
 
     # --- headers ----------------------------------------------------------------------
 
-    def sync(self, folder: str, cursor: FolderCursor | None, known: set[int], since: date) -> FolderSync:
+    def sync(self, folder: str, cursor: FolderCursor | None, known_uids: Callable[[], set[int]], since: date
+             ) -> FolderSync:
         """Bring one folder's header index up to date, with as few commands as the server allows.
 
         Nothing changed: one EXAMINE. Otherwise new messages by UID from the
@@ -213,7 +214,8 @@ class Mailbox:
         and, when it does not add up, the full list of UIDs. A changed
         UIDVALIDITY resyncs this folder alone; a folder that had mail and now
         has none stops the pass (it may be a broken server or a wrong folder,
-        never proof that mail went away).
+        never proof that mail went away). ``known_uids`` gives the UIDs
+        already indexed; it is asked only when something changed.
         """
         status = self.client.select_folder(folder, readonly=True)
         uidvalidity = int(status[b"UIDVALIDITY"])
@@ -224,7 +226,7 @@ class Mailbox:
         if cursor is not None and cursor.uidvalidity != uidvalidity:
             log.warning("%s: %s: UIDVALIDITY changed (%d -> %d); reading the folder again",
                         self.account, folder, cursor.uidvalidity, uidvalidity)
-            cursor, known, reset = None, set(), True
+            cursor, reset = None, True
         if cursor is not None and cursor.messages > 0 and exists == 0:
             raise SuspiciousSnapshot(
                 self.account,
@@ -238,6 +240,7 @@ class Mailbox:
             return FolderSync(FolderCursor(uidvalidity, next_uid, exists, modseq), first, set(), reset)
         if uidnext and uidnext == cursor.uidnext and exists == cursor.messages and modseq == cursor.highestmodseq:
             return FolderSync(cursor, [], set(), False)
+        known = known_uids()
 
         new: list[Mail] = []
         if not uidnext or uidnext > cursor.uidnext:

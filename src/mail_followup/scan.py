@@ -9,7 +9,10 @@ produce a second draft for the same attempt.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import imaplib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -43,6 +46,7 @@ class AccountResult:
     threads: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     written: int = 0
+    unchanged: bool = False  # nothing new: the last pass's decisions stand
 
     @property
     def ok(self) -> bool:
@@ -99,11 +103,41 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         result.errors.append(message)
         log.error("%s", message)
     if not dry_run:
-        if result.threads or result.ok:
-            store.save_reports(account.name, result.threads, result.ok, "; ".join(result.errors) or None)
-        else:
-            store.record_pass(account.name, False, "; ".join(result.errors))
+        error = "; ".join(result.errors) or None
+        keep = result.unchanged or not result.threads and not result.ok  # the last reports still stand
+        store.save_reports(account.name, None if keep else result.threads, result.ok, error, now,
+                           fingerprint(account))
     return result
+
+
+def fingerprint(account: Account) -> str:
+    """What decisions depend on besides the mail and the clock: the settings and this program's version."""
+    from mail_followup import __version__
+
+    material = json.dumps([account.settings.model_dump(mode="json"), account.addresses,
+                           account.folders.model_dump(mode="json"), __version__], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _unchanged(account: Account, store: Store, now: datetime) -> list[dict[str, Any]] | None:
+    """The last pass's reports, when they still hold at ``now`` for a mailbox that did not change.
+
+    They hold when the last pass went well with the same settings, decided
+    for an earlier moment, and no thread has reached its next moment since:
+    then nothing can have changed but the clock, and the clock changed
+    nothing.
+    """
+    last = store.last_decision(account.name)
+    if last is None or last[1] != fingerprint(account) or last[0] > now:
+        return None
+    reports = store.reports(account.name)
+    for report in reports:
+        if report["state"] == "due":
+            return None
+        if report["state"] == "waiting" and (not report["not_before"]
+                                             or datetime.fromisoformat(str(report["not_before"])) <= now):
+            return None
+    return reports
 
 
 def calendar_for(settings: Settings) -> Calendar:
@@ -120,12 +154,21 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     folders = mailbox.discover(account.folders)
     log.info("%s: folders %s", account.name, folders.how)
     since = now - timedelta(days=settings.history_days)
+    changed = False
     for folder in folders.scanned():
         cursor = store.cursor(account.name, folder)
-        known = store.known_uids(account.name, folder) if cursor else set()
-        synced = mailbox.sync(folder, cursor, known, since.date())
-        store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset, synced.flags)
+        synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date())
+        changed |= bool(synced.new or synced.vanished or synced.reset or synced.flags or cursor is None)
+        if synced.cursor != cursor or synced.new or synced.vanished or synced.reset or synced.flags:
+            store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
+                             synced.flags)
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
+    if not changed and not dry_run:
+        reports = _unchanged(account, store, now)
+        if reports is not None:
+            log.info("%s: nothing new, and no thread reached its next moment", account.name)
+            result.threads, result.unchanged = sorted(reports, key=report_order), True
+            return
 
     rules = TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
                           {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
@@ -170,6 +213,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     ledger = store.all_drafts(account.name)
     for thread, decision in decided.values():
         result.threads.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
+    result.threads.sort(key=report_order)
 
 
 def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[Needed]) -> dict[str, Verdict]:
@@ -242,6 +286,11 @@ def _body(mailbox: Mailbox, folder: str, uid: int) -> str:
 
 def _with(decision: Decision, state: str, reason: str) -> Decision:
     return replace(decision, state=state, reasons=decision.reasons + (reason,))
+
+
+def report_order(report: dict[str, Any]) -> tuple[str, str]:
+    """Reports in the order the user wrote: by their last message, then by key."""
+    return str(report["last_sent"]), str(report["message_id"])
 
 
 def report(account: Account, thread: Thread, decision: Decision, draft: DraftRecord | None) -> dict[str, Any]:

@@ -79,6 +79,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE folders ADD COLUMN highestmodseq INTEGER;
         """,
     ),
+    (
+        "remember what a pass decided from, so that a pass with nothing new can stop early",
+        """
+        ALTER TABLE passes ADD COLUMN decided_at TEXT;
+        ALTER TABLE passes ADD COLUMN fingerprint TEXT;
+        """,
+    ),
 )
 
 
@@ -244,19 +251,33 @@ class Store:
 
     # --- decisions, for status and explain ---------------------------------------------
 
-    def save_reports(self, account: str, reports: Iterable[dict[str, object]], ok: bool, error: str | None) -> None:
-        """Replace the account's thread reports with this pass's: status shows the last pass."""
+    def save_reports(self, account: str, reports: Iterable[dict[str, object]] | None, ok: bool, error: str | None,
+                     decided_at: datetime | None = None, fingerprint: str | None = None) -> None:
+        """Record a pass: its thread reports (None keeps the last ones), whether it went well, and,
+        for a pass that went well, the moment it decided for and a fingerprint of what it decided from."""
         with self.transaction() as db:
-            db.execute("DELETE FROM threads WHERE account=?", (account,))
-            db.executemany(
-                "INSERT INTO threads VALUES (?,?,?,?)",
-                ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), _now()) for r in reports),
-            )
-            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?)", (account, _now(), int(ok), error))
+            if reports is not None:
+                db.execute("DELETE FROM threads WHERE account=?", (account,))
+                db.executemany(
+                    "INSERT INTO threads VALUES (?,?,?,?)",
+                    ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), _now()) for r in reports),
+                )
+            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?)",
+                       (account, _now(), int(ok), error, decided_at.isoformat() if decided_at and ok else None,
+                        fingerprint if ok else None))
 
-    def record_pass(self, account: str, ok: bool, error: str | None) -> None:
+    def last_decision(self, account: str) -> tuple[datetime, str] | None:
+        """(the moment the last good pass decided for, its fingerprint), or None."""
+        row = self.db.execute("SELECT decided_at, fingerprint FROM passes WHERE account=? AND ok=1",
+                              (account,)).fetchone()
+        if not row or not row[0] or not row[1]:
+            return None
+        return datetime.fromisoformat(row[0]), row[1]
+
+    def forget_decisions(self, account: str) -> None:
+        """Make the next pass decide every thread again (after a change a fingerprint cannot see)."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?)", (account, _now(), int(ok), error))
+            db.execute("UPDATE passes SET fingerprint=NULL WHERE account=?", (account,))
 
     def reports(self, account: str | None = None) -> list[dict[str, object]]:
         sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
