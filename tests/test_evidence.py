@@ -21,7 +21,7 @@ def for_thread(mails, verdicts=None):
 def for_account(mails, verdicts=None):
     verdicts = verdicts or {}
     threads = build_threads(mails, [ME], verdicts)
-    return {n.mail.message_id for n in account_needs(threads, mails, verdicts, SINCE)}
+    return {n.mail.message_id for n in account_needs(threads, mails, verdicts, SINCE, SINCE)}
 
 
 def test_a_thread_about_to_be_written_reads_its_original_and_its_auto_replies() -> None:
@@ -51,3 +51,10 @@ def test_the_account_reads_recent_answers_and_bounces_only() -> None:
              mail("<w@x>", ME, ("ola@example.no",), T0, "waiting")]
     assert for_account(mails) == {"<r@y>", "<b@mx>"}
     assert for_account(mails, {"<r@y>": Verdict("human", "x"), "<b@mx>": Verdict("bounce", "x")}) == set()
+
+
+def test_a_first_pass_reads_no_answers_but_still_reads_bounces() -> None:
+    mails = [mail("<a@x>", ME, (KIM,), T0), mail("<r@y>", KIM, (ME,), T0 + timedelta(1), "Re: hi", ("<a@x>",), "INBOX"),
+             mail("<b@mx>", "mailer-daemon@mx.example.com", (ME,), T0, "Undelivered", folder="INBOX")]
+    threads = build_threads(mails, [ME], {})
+    assert {n.mail.message_id for n in account_needs(threads, mails, {}, None, SINCE)} == {"<b@mx>"}

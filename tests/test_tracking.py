@@ -99,15 +99,18 @@ def cases() -> dict[str, Case]:
 @pytest.fixture
 def decided(imap_account: ImapAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> dict[str, dict]:
     monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
+    config = write_config(tmp_path, imap_account, contacts='{"never@example.com": {follow_up: never}, '
+                                                          '"@always.example": {follow_up: always}}')
     with imap_account.client() as client:
         for case_id, case in cases().items():
             raw = raw_mail(ME_FROM, case.to, case.subject, SENT, f"<{case_id}@example.org>", case.body,
                            extra=case.sent_extra)
             client.append("Sent", raw, flags=case.sent_flags, msg_time=SENT)
+        # A first pass the evening the mail was sent; then the answers arrive.
+        assert scan_json(config, "2026-12-01T20:00:00+01:00", capsys)[0] == 0
+        for case in cases().values():
             for folder, inbound in case.inbound:
                 client.append(folder, inbound, flags=(b"\\Seen",), msg_time=LATER)
-    config = write_config(tmp_path, imap_account, contacts='{"never@example.com": {follow_up: never}, '
-                                                          '"@always.example": {follow_up: always}}')
     code, report = scan_json(config, WEDNESDAY, capsys)
     assert code == 0, report["errors"]
     return by_subject(report)

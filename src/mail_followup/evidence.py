@@ -6,8 +6,9 @@ verdict is cached), and only when a decision depends on it:
 - for a thread about to be written: whether the user's own message was a
   closing note, when an out-of-office says its writer is back, and whether
   the contact once asked to stop (their latest answers);
-- for the whole account: which message a bounce returns, and whether a
-  recent answer asks to stop (so the stop list and ``status`` know).
+- for the whole account: which message a bounce returns, and whether an
+  answer that arrived since the last pass asks to stop (so the stop list and
+  ``status`` know).
 
 A first pass over a large mailbox therefore reads a handful of bodies, not
 one per thread.
@@ -34,15 +35,17 @@ class Needed:
 
 
 def account_needs(threads: Iterable[Thread], mails: Iterable[Mail], verdicts: Mapping[str, Verdict],
-                  since: datetime) -> list[Needed]:
-    """Bodies the whole account needs: bounces and answers that arrived ``since``."""
+                  answers_since: datetime | None, bounces_since: datetime) -> list[Needed]:
+    """Bodies the whole account needs: answers dated ``answers_since`` or later (none when it is None)
+    and bounces dated ``bounces_since`` or later."""
     wanted: dict[str, Needed] = {}
-    for thread in threads:
-        answer = thread.answer
-        if answer is not None and answer.date >= since and kind_of(answer, verdicts) == "human":
-            _want(wanted, verdicts, answer, False, "does the answer ask to stop?")
+    if answers_since is not None:
+        for thread in threads:
+            answer = thread.answer
+            if answer is not None and answer.date >= answers_since and kind_of(answer, verdicts) == "human":
+                _want(wanted, verdicts, answer, False, "does the answer ask to stop?")
     for mail in mails:
-        if mail.date >= since and kind_of(mail, verdicts) == "bounce":
+        if mail.date >= bounces_since and kind_of(mail, verdicts) == "bounce":
             _want(wanted, verdicts, mail, False, "which message does the bounce return?")
     return list(wanted.values())
 

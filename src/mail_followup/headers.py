@@ -37,7 +37,7 @@ _LOOSE_ADDRESS = re.compile(r"[^\s,;<>\"]+@[^\s,;<>\"]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Addr:
     name: str
     address: str  # lower-cased addr-spec
@@ -46,7 +46,7 @@ class Addr:
         return f"{self.name} <{self.address}>" if self.name else self.address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mail:
     """One message as the core sees it: identity, threading, people, time, and the marks that matter."""
 

@@ -37,7 +37,7 @@ from mail_followup.timing import Calendar
 log = logging.getLogger(__name__)
 
 SecretSource = Callable[[Account], str]
-RECENT_ANSWERS = timedelta(days=14)  # answers this recent are read for a stop request even when nothing is due
+RECENT_ANSWERS = timedelta(days=2)  # margin before the last pass: mail arrives with dates a little in the past
 
 
 @dataclass
@@ -127,8 +127,8 @@ def _unchanged(account: Account, store: Store, now: datetime) -> list[dict[str, 
     then nothing can have changed but the clock, and the clock changed
     nothing.
     """
-    last = store.last_decision(account.name)
-    if last is None or last[1] != fingerprint(account) or last[0] > now:
+    decided_at, last_fingerprint = store.last_decision(account.name)
+    if decided_at is None or last_fingerprint != fingerprint(account) or decided_at > now:
         return None
     reports = store.reports(account.name)
     for report in reports:
@@ -176,7 +176,11 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
     threads = build_threads(mails, account.addresses, verdicts, rules)
-    needed = account_needs(threads, mails, verdicts, max(lookback, now - RECENT_ANSWERS))
+    # Answers are read for a stop request once they arrive after a pass; on the first pass only the
+    # threads about to be written read theirs (below), so a first pass stays cheap on a large mailbox.
+    decided_at, _ = store.last_decision(account.name)
+    answers_since = max(decided_at - RECENT_ANSWERS, lookback) if decided_at else None
+    needed = account_needs(threads, mails, verdicts, answers_since, lookback)
     if needed:
         verdicts |= _read_bodies(account, mailbox, store, needed)
         threads = build_threads(mails, account.addresses, verdicts, rules)

@@ -207,9 +207,13 @@ class Store:
 
         The live copy of a message comes first, so it wins where both exist.
         """
-        live = self.db.execute("SELECT * FROM messages WHERE account=? AND date >= ?", (account, _iso(since)))
-        gone = self.db.execute("SELECT * FROM gone WHERE account=? AND date >= ?", (account, _iso(since)))
-        return [_row_mail(r) for r in live] + [_row_mail(r, gone=True) for r in gone]
+        reader = _MailReader()
+        found: list[Mail] = []
+        for table, gone in (("messages", False), ("gone", True)):
+            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ?",
+                                   (account, _iso(since)))
+            found.extend(reader.mail(r, gone) for r in rows)
+        return found
 
     # --- what bodies said, and who asked to stop ------------------------------------
 
@@ -262,17 +266,20 @@ class Store:
                     "INSERT INTO threads VALUES (?,?,?,?)",
                     ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), _now()) for r in reports),
                 )
-            db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?)",
-                       (account, _now(), int(ok), error, decided_at.isoformat() if decided_at and ok else None,
-                        fingerprint if ok else None))
+            if ok:
+                db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?)",
+                           (account, _now(), 1, error, decided_at.isoformat() if decided_at else None, fingerprint))
+            else:  # what the failed pass synced may not be in the reports: decide everything next time
+                db.execute("INSERT INTO passes VALUES (?,?,0,?,NULL,NULL) ON CONFLICT (account) DO UPDATE SET "
+                           "finished_at=excluded.finished_at, ok=0, error=excluded.error, fingerprint=NULL",
+                           (account, _now(), error))
 
-    def last_decision(self, account: str) -> tuple[datetime, str] | None:
-        """(the moment the last good pass decided for, its fingerprint), or None."""
-        row = self.db.execute("SELECT decided_at, fingerprint FROM passes WHERE account=? AND ok=1",
-                              (account,)).fetchone()
-        if not row or not row[0] or not row[1]:
-            return None
-        return datetime.fromisoformat(row[0]), row[1]
+    def last_decision(self, account: str) -> tuple[datetime | None, str | None]:
+        """(the moment the last good pass decided for, the fingerprint its decisions still hold for)."""
+        row = self.db.execute("SELECT decided_at, fingerprint FROM passes WHERE account=?", (account,)).fetchone()
+        if not row:
+            return None, None
+        return (datetime.fromisoformat(row[0]) if row[0] else None), row[1]
 
     def forget_decisions(self, account: str) -> None:
         """Make the next pass decide every thread again (after a change a fingerprint cannot see)."""
@@ -310,30 +317,50 @@ def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
     )
 
 
-def _row_mail(r: tuple[Any, ...], gone: bool = False) -> Mail:
-    (_, folder, uid, message_id, irt, refs, sender, recipients, subject, date, flags, auto, bulk, ffor, fatt, extra) = r
-    rec = json.loads(str(recipients))
-    more = json.loads(extra)
-    snd = json.loads(str(sender)) if sender else None
-    return Mail(
-        folder=str(folder),
-        uid=int(uid),
-        message_id=str(message_id),
-        in_reply_to=tuple(str(irt).split()),
-        references=tuple(str(refs).split()),
-        sender=Addr(snd[0], snd[1]) if snd else None,
-        to=tuple(Addr(n, a) for n, a in rec["to"]),
-        cc=tuple(Addr(n, a) for n, a in rec["cc"]),
-        subject=str(subject),
-        date=datetime.fromisoformat(str(date)),
-        flags=frozenset(str(flags).split()),
-        auto_reply=bool(auto),
-        bulk=bool(bulk),
-        followup_for=str(ffor) if ffor else None,
-        followup_attempt=int(fatt) if fatt is not None else None,
-        bcc=tuple(Addr(n, a) for n, a in more.get("bcc", ())),
-        content_type=more.get("content_type", ""),
-        failed_recipients=tuple(more.get("failed", ())),
-        thread_hint=more.get("thread_hint"),
-        gone=gone,
-    )
+# One JSON document per row for the people and the extra facts: one json.loads instead of three.
+_MAIL_COLUMNS = ("folder, uid, message_id, in_reply_to, refs, '[' || COALESCE(sender, 'null') || ',' || recipients"
+                 " || ',' || extra || ']', subject, date, flags, auto_reply, bulk, followup_for, followup_attempt")
+
+
+class _MailReader:
+    """Rows to ``Mail``, sharing equal addresses and folder names between messages (memory at scale)."""
+
+    def __init__(self) -> None:
+        self.addrs: dict[tuple[str, str], Addr] = {}
+        self.strings: dict[str, str] = {}
+
+    def _addr(self, pair: list[str]) -> Addr:
+        key = (pair[0], pair[1])
+        found = self.addrs.get(key)
+        if found is None:
+            found = self.addrs[key] = Addr(pair[0], pair[1])
+        return found
+
+    def _list(self, pairs: list[list[str]]) -> tuple[Addr, ...]:
+        return tuple(self._addr(p) for p in pairs) if pairs else ()
+
+    def mail(self, r: tuple[Any, ...], gone: bool) -> Mail:
+        folder, uid, message_id, irt, refs, people, subject, date, flags, auto, bulk, ffor, fatt = r
+        sender, recipients, more = json.loads(people)
+        return Mail(
+            folder=self.strings.setdefault(folder, folder),
+            uid=uid,
+            message_id=message_id,
+            in_reply_to=tuple(irt.split()) if irt else (),
+            references=tuple(refs.split()) if refs else (),
+            sender=self._addr(sender) if sender else None,
+            to=self._list(recipients["to"]),
+            cc=self._list(recipients["cc"]),
+            subject=subject,
+            date=datetime.fromisoformat(date),
+            flags=frozenset(flags.split()) if flags else frozenset(),
+            auto_reply=bool(auto),
+            bulk=bool(bulk),
+            followup_for=ffor or None,
+            followup_attempt=fatt,
+            bcc=self._list(more.get("bcc", ())),
+            content_type=more.get("content_type", ""),
+            failed_recipients=tuple(more.get("failed", ())),
+            thread_hint=more.get("thread_hint"),
+            gone=gone,
+        )
