@@ -14,6 +14,8 @@ lets Dovecot index them once, and reports in one run:
   (targets: under 1 s, at most 3 commands per folder);
 - a rescan after 100 new answers: wall time and commands per folder;
 - the peak RSS of the first scan's process (target: under 250 MB);
+- a pass with a backlog: the same mailbox with the last two months unanswered, so that
+  thousands of threads are due and each pass writes the next 25 (``--backlog``);
 - the state database's size per message.
 
 Needs Debian's dovecot-imapd. Everything runs on 127.0.0.1.
@@ -66,7 +68,8 @@ print(count, time.perf_counter() - start)
 """
 
 
-def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, seed: int = 7) -> None:
+def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, backlog: bool = False,
+                  seed: int = 7) -> None:
     """Write the messages as Maildir files, owned by the mail user, as Dovecot would have."""
     rng = random.Random(seed)
     now = datetime.fromisoformat(NOW)
@@ -96,7 +99,15 @@ def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, see
         write("Sent", when, f"From: Me <{ME}>\nTo: {to}\nSubject: {subject}\nDate: {format_datetime(when)}\n"
                             f"Message-ID: {mid}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
                             f"Hello,\n\ncould you tell me more about this?\n\nMe\n")
-    for j, (when, to, subject, mid) in enumerate(rng.sample(sent_info, answers)):
+    # Like a mailbox whose owner has used the tool for a while: the threads of the last 60 days that are
+    # older than a week have their answer (or were followed up and answered); the rest of the answers
+    # go to older threads. So the first pass finds the last week's threads waiting and nothing due.
+    recent = [s for s in sent_info if timedelta(days=7) < now - s[0] <= timedelta(days=60)]
+    older = [s for s in sent_info if now - s[0] > timedelta(days=60)]
+    chosen = recent[:answers] + rng.sample(older, max(0, min(len(older), answers - len(recent))))
+    if backlog:  # answers at random: half the threads of the last two months are unanswered, thousands due
+        chosen = rng.sample(sent_info, answers)
+    for j, (when, to, subject, mid) in enumerate(chosen):
         at = when + timedelta(hours=rng.uniform(1, 120))
         threading = f"In-Reply-To: {mid}\nReferences: {mid}\n" if j % 10 else ""
         write("INBOX" if j % 2 else "Archive", at,
@@ -166,6 +177,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sent", type=int, default=100_000)
     parser.add_argument("--answers", type=int, default=None, help="default: half of --sent")
+    parser.add_argument("--backlog", action="store_true",
+                        help="answer threads at random, so thousands are due and every pass writes 25 drafts")
     args = parser.parse_args()
     answers = args.answers if args.answers is not None else args.sent // 2
     with DovecotServer() as server, tempfile.TemporaryDirectory(prefix="mf-bench-") as tmp_name:
@@ -173,7 +186,7 @@ def main() -> int:
         account = server.new_account()
         user = account.username
         t = time.perf_counter()
-        build_maildir(server, user, args.sent, answers)
+        build_maildir(server, user, args.sent, answers, args.backlog)
         print(f"mailbox: {args.sent} sent threads, {answers} answers, written in {time.perf_counter() - t:.1f} s")
         count, _, warm = bare_fetch(server, user)  # Dovecot indexes the new files once
         print(f"Dovecot indexing (first bare fetch, not compared): {warm:.1f} s for {count} messages")
@@ -199,7 +212,9 @@ def main() -> int:
         counter = CommandCounter()
         elapsed, commands = timed_scan(config, counter)
         per_folder = {f: commands.get(f, 0) for f in FOLDERS}
-        print(f"rescan, nothing changed: {elapsed:.2f} s (target < 1 s); commands per folder {per_folder} "
+        label = "rescan, nothing new (the next 25 of the backlog written)" if args.backlog else \
+            "rescan, nothing changed"
+        print(f"{label}: {elapsed:.2f} s (target < 1 s); commands per folder {per_folder} "
               f"(target <= 3); outside any folder {commands.get('-', 0)}")
 
         rng = random.Random(11)

@@ -91,6 +91,7 @@ class Mailbox:
     def __init__(self, client: IMAPClient, account: str) -> None:
         self.client = client
         self.account = account
+        self._selected: str | None = None
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
                              for c in client.capabilities()}
         # QRESYNC (which implies CONDSTORE) or CONDSTORE: EXAMINE then reports HIGHESTMODSEQ.
@@ -135,6 +136,12 @@ class Mailbox:
             _quietly_close(client)
             raise AccountError(account.name, f"login to {host}:{port} failed: {_describe(exc)}") from None
         return cls(client, account.name)
+
+    def examine(self, folder: str) -> None:
+        """Open ``folder`` read-only, unless it is open already: on a large folder, EXAMINE is not free."""
+        if self._selected != folder:
+            self.client.select_folder(folder, readonly=True)
+            self._selected = folder
 
     def close(self) -> None:
         _quietly_close(self.client)
@@ -219,6 +226,7 @@ class Mailbox:
         already indexed; it is asked only when something changed.
         """
         status = self.client.select_folder(folder, readonly=True)
+        self._selected = folder
         uidvalidity = int(status[b"UIDVALIDITY"])
         exists = int(status.get(b"EXISTS", 0))
         uidnext = int(status.get(b"UIDNEXT", 0))
@@ -319,7 +327,7 @@ class Mailbox:
 
     def fetch_raw(self, folder: str, uid: int) -> bytes | None:
         """The whole message, without setting \\Seen; None when it is gone."""
-        self.client.select_folder(folder, readonly=True)
+        self.examine(folder)
         response = self.client.fetch([uid], ["BODY.PEEK[]"])
         data = response.get(uid)
         if not data:
@@ -329,17 +337,19 @@ class Mailbox:
                 return value
         return None
 
-    def fetch_bodies(self, folder: str, uids: list[int], limit: int = 65536) -> dict[int, bytes]:
-        """The first ``limit`` bytes of each message (enough for its text and a report's returned headers).
+    def fetch_bodies(self, folder: str, uids: list[int], limit: int | None = 65536) -> dict[int, bytes]:
+        """The first ``limit`` bytes of each message (enough for its text and a report's returned headers),
+        or whole messages with ``limit=None``.
 
         Without setting \\Seen. A message that is gone is simply missing from the result.
         """
         if not uids:
             return {}
-        self.client.select_folder(folder, readonly=True)
+        self.examine(folder)
         bodies: dict[int, bytes] = {}
+        item = "BODY.PEEK[]" if limit is None else f"BODY.PEEK[]<0.{limit}>"
         for start in range(0, len(uids), FETCH_CHUNK):
-            response = self.client.fetch(uids[start:start + FETCH_CHUNK], [f"BODY.PEEK[]<0.{limit}>"])
+            response = self.client.fetch(uids[start:start + FETCH_CHUNK], [item])
             for uid, data in response.items():
                 for key, value in data.items():
                     if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
@@ -348,16 +358,15 @@ class Mailbox:
 
     # --- drafts -------------------------------------------------------------------------
 
-    def find_drafts(self, folder: str, thread_key: str) -> list[FoundDraft]:
-        """Every draft in ``folder`` that this product wrote for ``thread_key`` (searched on the server)."""
-        self.client.select_folder(folder, readonly=True)
-        uids = self.client.search(["HEADER", "X-Mail-Followup-For", thread_key])
-        if not uids:
-            return []
-        found = []
+    def drafts_by_thread(self, folder: str) -> dict[tuple[str, int], FoundDraft]:
+        """Every draft in ``folder`` that this product wrote, by (thread key, attempt): searched on the server."""
+        self.examine(folder)
+        uids = self.client.search(["HEADER", "X-Mail-Followup-For", ""])
+        found: dict[tuple[str, int], FoundDraft] = {}
         for mail in self._fetch_headers(folder, sorted(uids)):
-            if mail.followup_for == thread_key:  # SEARCH HEADER matches substrings
-                found.append(FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
+            if mail.followup_for and mail.followup_attempt is not None:
+                found.setdefault((mail.followup_for, mail.followup_attempt),
+                                 FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
         return found
 
     def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:

@@ -19,7 +19,7 @@ from mail_followup.timing import WEEKDAY_NAMES, Calendar, first_allowed_moment
 STATES = ("ignored", "replied", "waiting", "due", "drafted", "capped", "stopped", "bounced", "snoozed")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     thread_key: str
     state: str

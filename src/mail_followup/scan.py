@@ -26,7 +26,8 @@ from mail_followup.compose import Sender, as_bytes, compose
 from mail_followup.config import Account, Config, Settings
 from mail_followup.errors import AccountError, MailFollowupError
 from mail_followup.language import texts
-from mail_followup.mailbox import FolderMap, Mailbox
+from mail_followup.headers import Mail
+from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
@@ -193,27 +194,33 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
 
     decided = {t.key: (t, decision_for(t)) for t in threads if in_lookback(t, settings, now)}
     replies = answers_by_sender(mails)
-    written = 0
-    for decision in oldest_first([(d, t.last_user.date) for t, d in decided.values()]):
-        thread = decided[decision.thread_key][0]
-        if written >= settings.max_drafts_per_pass:
-            decided[thread.key] = (thread, left_for_next_pass(decision, settings.max_drafts_per_pass))
-            continue
-        needed = thread_needs(thread, replies, verdicts, account.addresses)
-        if needed:  # what the bodies say may still change the decision
+    queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
+    limit, written = settings.max_drafts_per_pass, 0
+    while queue and written < limit:
+        # A batch as large as the places left: its bodies are read together, one command per folder.
+        batch, queue = queue[:limit - written], queue[limit - written:]
+        needed = [n for d in batch for n in thread_needs(decided[d.thread_key][0], replies, verdicts, account.addresses)]
+        if needed:  # what the bodies say may still change the decisions
             verdicts |= _read_bodies(account, mailbox, store, needed)
             stoplist = store.stoplist(account.name)
-            thread = next(t for t in build_threads(thread.messages, account.addresses, verdicts, rules)
-                          if t.key == thread.key)
-            decision = decision_for(thread)
-            if decision.state != "due":
-                decided[thread.key] = (thread, decision)
-                continue
+        ready = []
+        for decision in batch:
+            thread = decided[decision.thread_key][0]
+            if needed:
+                thread = next(t for t in build_threads(thread.messages, account.addresses, verdicts, rules)
+                              if t.key == thread.key)
+                decision = decision_for(thread)
+            decided[thread.key] = (thread, decision)
+            if decision.state == "due":
+                ready.append((thread, decision))
         before = result.written
-        decision = _write(account, mailbox, store, folders, thread, decision, now, dry_run, result)
-        decided[thread.key] = (thread, decision)
-        # A draft found already in Drafts costs nothing; a write, a dry-run "due" or a failure counts.
-        written += result.written > before or decision.state == "due"
+        for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result):
+            decided[thread.key] = (thread, decision)
+            # A draft found already in Drafts costs nothing; a write, a dry-run "due" or a failure counts.
+            written += decision.state == "due"
+        written += result.written - before
+    for decision in queue:
+        decided[decision.thread_key] = (decided[decision.thread_key][0], left_for_next_pass(decision, limit))
     ledger = store.all_drafts(account.name)
     for thread, decision in decided.values():
         result.threads.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
@@ -243,25 +250,66 @@ def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[
     return found
 
 
+def _write_batch(
+    account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, ready: list[tuple[Thread, Decision]],
+    now: datetime, dry_run: bool, result: AccountResult,
+) -> list[tuple[Thread, Decision]]:
+    """Write the drafts of due threads; return each thread's decision as it stands afterwards.
+
+    The Drafts folder itself is searched for this product's marker right
+    before the APPENDs, so a lost state or a crash mid-write never gives a
+    thread a second draft for one attempt (isync's way after a crash).
+    """
+    if not ready:
+        return []
+    try:
+        existing = mailbox.drafts_by_thread(folders.drafts)
+        missing = [t for t, d in ready if (t.key, d.next_attempt) not in existing]
+        quoted = _quoted_bodies(mailbox, missing) if not dry_run else {}
+    except IMAPClientError as exc:
+        if isinstance(exc, imaplib.IMAP4.abort):
+            raise
+        message = f"account {account.name!r}: cannot prepare the drafts: {exc}"
+        result.errors.append(message)
+        log.error("%s", message)
+        return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
+    return [(thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
+                            existing.get((thread.key, decision.next_attempt)), quoted))
+            for thread, decision in ready]
+
+
+def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], str]:
+    """The text of every message the drafts quote, fetched one command per folder."""
+    wanted: dict[str, set[int]] = {}
+    for thread in threads:
+        for mail in (thread.last_user, thread.original):
+            wanted.setdefault(mail.folder, set()).add(mail.uid)
+    found = {}
+    for folder, uids in wanted.items():
+        for uid, raw in mailbox.fetch_bodies(folder, sorted(uids), limit=None).items():
+            found[(folder, uid)] = bodies.plain_text(raw)
+    return found
+
+
 def _write(
-    account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, thread: Thread,
-    decision: Decision, now: datetime, dry_run: bool, result: AccountResult,
+    account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, thread: Thread, decision: Decision,
+    now: datetime, dry_run: bool, result: AccountResult, existing: FoundDraft | None,
+    quoted: dict[tuple[str, int], str],
 ) -> Decision:
     """Carry out one due decision; return the decision as it stands afterwards."""
     attempt = decision.next_attempt
     try:
-        existing = [d for d in mailbox.find_drafts(folders.drafts, thread.key) if d.attempt == attempt]
-        if existing:
+        if existing is not None:
             if not dry_run:
-                store.record_draft(account.name, DraftRecord(thread.key, attempt, existing[0].message_id,
-                                                             folders.drafts, existing[0].uid))
+                store.record_draft(account.name, DraftRecord(thread.key, attempt, existing.message_id,
+                                                             folders.drafts, existing.uid))
             return _with(decision, "drafted", f"the draft for follow-up {attempt} is already in {folders.drafts}")
         if dry_run:
             return _with(decision, "due", "dry run: nothing written")
         msg = compose(
             thread, decision, texts(account.settings.language), account.addresses, now.astimezone(account.settings.tz),
-            latest_text=_body(mailbox, thread.last_user.folder, thread.last_user.uid),
-            original_text=(_body(mailbox, thread.original.folder, thread.original.uid)
+            latest_text=_text_of(quoted, thread.last_user),
+            original_text=(_text_of(quoted, thread.original)
                            if thread.original.message_id != thread.last_user.message_id else None),
             sender=Sender(account.settings.sender_name, account.settings.signature),
         )
@@ -281,11 +329,11 @@ def _write(
     return _with(decision, "due", "writing the draft failed; the next pass tries again")
 
 
-def _body(mailbox: Mailbox, folder: str, uid: int) -> str:
-    raw = mailbox.fetch_raw(folder, uid)
-    if raw is None:
-        raise AccountError(mailbox.account, f"message UID {uid} in {folder!r} vanished before it could be quoted")
-    return bodies.plain_text(raw)
+def _text_of(quoted: dict[tuple[str, int], str], mail: Mail) -> str:
+    text = quoted.get((mail.folder, mail.uid))
+    if text is None:
+        raise ValueError(f"message UID {mail.uid} in {mail.folder!r} vanished before it could be quoted")
+    return text
 
 
 def _with(decision: Decision, state: str, reason: str) -> Decision:

@@ -328,6 +328,19 @@ class _MailReader:
     def __init__(self) -> None:
         self.addrs: dict[tuple[str, str], Addr] = {}
         self.strings: dict[str, str] = {}
+        self.flag_sets: dict[str, frozenset[str]] = {}
+
+    def _ids(self, text: str) -> tuple[str, ...]:
+        """Message-IDs in References repeat other messages' ids: keep one copy of each string."""
+        if not text:
+            return ()
+        return tuple(self.strings.setdefault(i, i) for i in text.split())
+
+    def _flags(self, text: str) -> frozenset[str]:
+        found = self.flag_sets.get(text)
+        if found is None:
+            found = self.flag_sets[text] = frozenset(text.split())
+        return found
 
     def _addr(self, pair: list[str]) -> Addr:
         key = (pair[0], pair[1])
@@ -345,15 +358,15 @@ class _MailReader:
         return Mail(
             folder=self.strings.setdefault(folder, folder),
             uid=uid,
-            message_id=message_id,
-            in_reply_to=tuple(irt.split()) if irt else (),
-            references=tuple(refs.split()) if refs else (),
+            message_id=self.strings.setdefault(message_id, message_id),
+            in_reply_to=self._ids(irt),
+            references=self._ids(refs),
             sender=self._addr(sender) if sender else None,
             to=self._list(recipients["to"]),
             cc=self._list(recipients["cc"]),
             subject=subject,
             date=datetime.fromisoformat(date),
-            flags=frozenset(flags.split()) if flags else frozenset(),
+            flags=self._flags(flags),
             auto_reply=bool(auto),
             bulk=bool(bulk),
             followup_for=ffor or None,

@@ -70,7 +70,7 @@ class TrackingRules:
         return found[0] if found else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Thread:
     """One conversation that the user took part in.
 
