@@ -102,7 +102,7 @@ def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, bac
     # Like a mailbox whose owner has used the tool for a while: the threads of the last 60 days that are
     # older than a week have their answer (or were followed up and answered); the rest of the answers
     # go to older threads. So the first pass finds the last week's threads waiting and nothing due.
-    recent = [s for s in sent_info if timedelta(days=7) < now - s[0] <= timedelta(days=60)]
+    recent = [s for s in sent_info if timedelta(days=6) < now - s[0] <= timedelta(days=60)]
     older = [s for s in sent_info if now - s[0] > timedelta(days=60)]
     chosen = recent[:answers] + rng.sample(older, max(0, min(len(older), answers - len(recent))))
     if backlog:  # answers at random: half the threads of the last two months are unanswered, thousands due
@@ -149,8 +149,9 @@ class CommandCounter:
 
         def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
             if name in ("SELECT", "EXAMINE"):
-                counter.folder = str(args[0]).strip('"')
-            counter.by_folder[counter.folder if name not in ("SELECT", "EXAMINE") else counter.folder] += 1
+                folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+                counter.folder = folder.strip('"')
+            counter.by_folder[counter.folder] += 1
             return original(imap, name, *args)
 
         imaplib.IMAP4._command = command  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ from imapclient.response_parser import parse_fetch_response
 
 from mail_followup.config import Account, Folders as FolderSettings
 from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
-from mail_followup.headers import FETCH_ITEM, Mail, parse_header_block
+from mail_followup.headers import FETCH_ITEM, Interner, Mail, parse_header_block
 from mail_followup.store import FolderCursor
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Mailbox:
         self.client = client
         self.account = account
         self._selected: str | None = None
+        self._share = Interner()  # equal values of all the messages this connection reads, stored once
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
                              for c in client.capabilities()}
         # QRESYNC (which implies CONDSTORE) or CONDSTORE: EXAMINE then reports HIGHESTMODSEQ.
@@ -311,7 +312,7 @@ class Mailbox:
     def _mail(self, folder: str, uid: int, data: dict[bytes, Any]) -> Mail:
         thrid = data.get(b"X-GM-THRID")
         mail = parse_header_block(folder, uid, _header_block(data), tuple(data.get(b"FLAGS", ())),
-                                  data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None)
+                                  data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None, self._share)
         for problem in mail.problems:
             log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
         return mail

@@ -156,6 +156,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     log.info("%s: folders %s", account.name, folders.how)
     since = now - timedelta(days=settings.history_days)
     changed = False
+    fresh: list[Mail] | None = []  # on a first pass, what was just fetched is the whole index
     for folder in folders.scanned():
         cursor = store.cursor(account.name, folder)
         synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date())
@@ -164,6 +165,9 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
             store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
                              synced.flags)
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
+        fresh = fresh + [m for m in synced.new if m.date >= since] \
+            if fresh is not None and cursor is None and not synced.reset else None
+        del synced
     if not changed and not dry_run:
         reports = _unchanged(account, store, now)
         if reports is not None:
@@ -173,7 +177,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
 
     rules = TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
                           {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
-    mails = store.mails(account.name, since)
+    mails = fresh if fresh is not None and not store.has_gone(account.name) else store.mails(account.name, since)
+    del fresh
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
     threads = build_threads(mails, account.addresses, verdicts, rules)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mail_followup.classify import Verdict
-from mail_followup.headers import Addr, Mail
+from mail_followup.headers import Addr, Interner, Mail
 from mail_followup.paths import ensure_private_dir
 
 DB_NAME = "state.sqlite3"
@@ -215,6 +215,9 @@ class Store:
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
+    def has_gone(self, account: str) -> bool:
+        return self.db.execute("SELECT 1 FROM gone WHERE account=? LIMIT 1", (account,)).fetchone() is not None
+
     # --- what bodies said, and who asked to stop ------------------------------------
 
     def verdicts(self, account: str) -> dict[str, Verdict]:
@@ -323,50 +326,30 @@ _MAIL_COLUMNS = ("folder, uid, message_id, in_reply_to, refs, '[' || COALESCE(se
 
 
 class _MailReader:
-    """Rows to ``Mail``, sharing equal addresses and folder names between messages (memory at scale)."""
+    """Rows to ``Mail``, sharing equal values between messages (memory at scale)."""
 
     def __init__(self) -> None:
-        self.addrs: dict[tuple[str, str], Addr] = {}
-        self.strings: dict[str, str] = {}
-        self.flag_sets: dict[str, frozenset[str]] = {}
-
-    def _ids(self, text: str) -> tuple[str, ...]:
-        """Message-IDs in References repeat other messages' ids: keep one copy of each string."""
-        if not text:
-            return ()
-        return tuple(self.strings.setdefault(i, i) for i in text.split())
-
-    def _flags(self, text: str) -> frozenset[str]:
-        found = self.flag_sets.get(text)
-        if found is None:
-            found = self.flag_sets[text] = frozenset(text.split())
-        return found
-
-    def _addr(self, pair: list[str]) -> Addr:
-        key = (pair[0], pair[1])
-        found = self.addrs.get(key)
-        if found is None:
-            found = self.addrs[key] = Addr(pair[0], pair[1])
-        return found
+        self.share = Interner()
 
     def _list(self, pairs: list[list[str]]) -> tuple[Addr, ...]:
-        return tuple(self._addr(p) for p in pairs) if pairs else ()
+        return tuple(self.share.addr(n, a) for n, a in pairs) if pairs else ()
 
     def mail(self, r: tuple[Any, ...], gone: bool) -> Mail:
         folder, uid, message_id, irt, refs, people, subject, date, flags, auto, bulk, ffor, fatt = r
         sender, recipients, more = json.loads(people)
+        share = self.share
         return Mail(
-            folder=self.strings.setdefault(folder, folder),
+            folder=share.string(folder),
             uid=uid,
-            message_id=self.strings.setdefault(message_id, message_id),
-            in_reply_to=self._ids(irt),
-            references=self._ids(refs),
-            sender=self._addr(sender) if sender else None,
+            message_id=share.string(message_id),
+            in_reply_to=share.ids(irt.split()) if irt else (),
+            references=share.ids(refs.split()) if refs else (),
+            sender=share.addr(sender[0], sender[1]) if sender else None,
             to=self._list(recipients["to"]),
             cc=self._list(recipients["cc"]),
             subject=subject,
             date=datetime.fromisoformat(date),
-            flags=self._flags(flags),
+            flags=share.flags(flags, flags.split()),
             auto_reply=bool(auto),
             bulk=bool(bulk),
             followup_for=ffor or None,
