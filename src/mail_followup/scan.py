@@ -212,9 +212,12 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         for decision in batch:
             thread = decided[decision.thread_key][0]
             if needed:
-                thread = next(t for t in build_threads(thread.messages, account.addresses, verdicts, rules)
-                              if t.key == thread.key)
-                decision = decision_for(thread)
+                rebuilt = {t.key: t for t in build_threads(thread.messages, account.addresses, verdicts, rules)}
+                if thread.key in rebuilt:
+                    thread = rebuilt[thread.key]
+                    decision = decision_for(thread)
+                else:  # never write from a picture the bodies just contradicted
+                    decision = _with(decision, "waiting", "what the bodies said changed the thread: next pass")
             decided[thread.key] = (thread, decision)
             if decision.state == "due":
                 ready.append((thread, decision))
