@@ -1,5 +1,6 @@
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from mail_followup.headers import parse_header_block
@@ -98,3 +99,20 @@ def test_the_fast_address_path_agrees_with_the_strict_parser(items) -> None:
     fast = _addresses(value, "To", [])
     strict = policy.default.header_factory("To", value).addresses
     assert [(a.name, a.address) for a in fast] == [(a.display_name, a.addr_spec.lower()) for a in strict]
+
+
+@pytest.mark.parametrize("value", [
+    "Tue, 01 Dec 2026 10:00:00 +0100", "1 Dec 2026 10:00 -0530", "Wed,  9 Dec 2026 23:59:59 +0000",
+    "Mon, 31 Feb 2026 10:00:00 +0100", "Tue, 01 Dec 2026 10:00:00 GMT", "01 Dec 2026 10:00:00 +0100 (CET)",
+])
+def test_the_fast_date_path_agrees_with_the_email_package(value: str) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from mail_followup.headers import _date
+
+    try:
+        expected = parsedate_to_datetime(value)
+    except ValueError:
+        expected = WHEN  # unreadable: the server's arrival time
+    expected = expected if expected.tzinfo else expected.replace(tzinfo=timezone.utc)
+    assert _date(value, WHEN, []) == expected

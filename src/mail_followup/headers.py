@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
@@ -176,37 +176,38 @@ def split_fields(raw: bytes) -> dict[str, str]:
 
     Far faster than the email package's parser for the few fields a scan
     reads, which matters at 100,000 messages. Bytes that are not UTF-8 are
-    read as Latin-1, so nothing is ever lost to a decoding error.
+    read as Latin-1, line by line, so nothing is ever lost to a decoding error.
     """
-    found: dict[str, list[bytes]] = {}
-    current: list[bytes] | None = None
-    for line in raw.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if not line:
-            current = None
-            continue
-        if line[:1] in (b" ", b"\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name.strip():
-            current = None
-            continue
-        key = name.strip().lower().decode("ascii", "replace")
-        if key in found:
-            current = None  # a repeated field: the first one counts
-            continue
-        current = found[key] = [value]
-    return {key: _text(b" ".join(parts)) for key, parts in found.items()}
-
-
-def _text(value: bytes) -> str:
     try:
-        text = value.decode("utf-8")
+        lines = raw.decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        text = value.decode("latin-1")
-    return " ".join(text.replace("\x00", "").split())
+        lines = [_line(part) for part in raw.split(b"\n")]
+    found: dict[str, str] = {}
+    key: str | None = None
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if key is not None:
+                found[key] += " " + line
+            continue
+        line = line.rstrip("\r")
+        name, sep, value = line.partition(":")
+        if not sep:
+            key = None
+            continue
+        name = name.strip().lower()
+        if not name or name in found:
+            key = None  # a repeated field: the first one counts
+            continue
+        found[name] = value
+        key = name
+    return {k: " ".join(v.replace("\x00", "").split()) for k, v in found.items()}
+
+
+def _line(part: bytes) -> str:
+    try:
+        return part.decode("utf-8")
+    except UnicodeDecodeError:
+        return part.decode("latin-1")
 
 
 def _content_type(value: str) -> str:
@@ -283,7 +284,27 @@ def _plausible(address: str) -> bool:
     return bool(at and local and domain and "." in domain and not any(c.isspace() or c in "<>,;\"" for c in address))
 
 
+_RFC5322_DATE = re.compile(
+    r"^(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-])(\d{2})(\d{2})")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                      "dec"), start=1)}
+_ZONES: dict[str, timezone] = {}
+
+
 def _date(value: str, internaldate: datetime | None, problems: list[str]) -> datetime:
+    match = _RFC5322_DATE.match(value)  # the usual form, read without the general parser
+    if match is not None and match.group(2).lower() in _MONTHS:
+        day, month, year, hour, minute, second, sign, oh, om = match.groups()
+        offset = sign + oh + om
+        zone = _ZONES.get(offset)
+        if zone is None:
+            delta = timedelta(hours=int(oh), minutes=int(om))
+            zone = _ZONES[offset] = timezone(-delta if sign == "-" else delta)
+        try:
+            return datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second or 0),
+                            tzinfo=zone)
+        except ValueError:
+            pass  # an impossible date: the general parser decides
     if value:
         try:
             parsed = parsedate_to_datetime(value)

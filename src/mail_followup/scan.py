@@ -9,12 +9,14 @@ produce a second draft for the same attempt.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import imaplib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,7 +92,7 @@ def scan(
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource) -> AccountResult:
     result = AccountResult(account.name)
     try:
-        with Mailbox.connect(account, secret) as mailbox:
+        with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
             _pass(account, mailbox, store, now, dry_run, result)
     except MailFollowupError as exc:
         result.errors.append(str(exc))
@@ -109,6 +111,24 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         store.save_reports(account.name, None if keep else result.threads, result.ok, error, now,
                            fingerprint(account))
     return result
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector during a pass.
+
+    A first pass builds hundreds of thousands of small objects that live
+    until its end, and the collector would walk all of them again and again
+    (a sixth of a 75,000-message first scan). A pass makes next to no cycles;
+    whatever it made is collected once the collector runs again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def fingerprint(account: Account) -> str:
