@@ -30,7 +30,7 @@ class Case:
     sent_extra: dict[str, str] = field(default_factory=dict)
     sent_flags: tuple[bytes, ...] = (b"\\Seen",)
     body: str = "Would you have time for a call next week?\n"
-    reason: str = ""
+    raw: bytes | None = None  # the sent message as it is, when raw_mail cannot build it
 
 
 def answer(case_id: str, sender: str, subject: str, body: str = "Sounds good, let's talk.\n", threaded: bool = True,
@@ -85,6 +85,14 @@ def cases() -> dict[str, Case]:
     c["precedence"] = Case("Bulk precedence", "ignored", "many@example.com", sent_extra={"Precedence": "bulk"})
     c["self"] = Case("Note to self", "ignored", ME)
     c["calendar"] = Case("Accepted: Planning meeting", "ignored", "org@example.com")
+    c["calendar-de"] = Case("Angenommen: Planungstreffen", "ignored", "org@example.de")
+    c["calendar-sv"] = Case("Accepterat: Planeringsmöte", "ignored", "org@example.se")
+    c["calendar-nb"] = Case("Godtatt: Planleggingsmøte", "ignored", "org@example.no")
+    c["calendar-ics"] = Case("Team lunch", "ignored", "org@example.net", raw=(
+        f"From: {ME_FROM}\r\nTo: org@example.net\r\nSubject: Team lunch\r\nDate: Tue, 01 Dec 2026 09:00:00 +0100\r\n"
+        "Message-ID: <calendar-ics@example.org>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/calendar; method=REPLY; charset=utf-8\r\n\r\n"
+        "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n").encode())
     for lang, body in (("en", "Thanks, talk soon!"), ("de", "Vielen Dank, bis bald!"),
                        ("sv", "Tack så mycket, vi hörs!"), ("nb", "Tusen takk, snakkes!")):
         c[f"closing-{lang}"] = Case(f"Closing note {lang}", "ignored", f"close-{lang}@example.com", body=body)
@@ -103,8 +111,8 @@ def decided(imap_account: ImapAccount, tmp_path: Path, monkeypatch: pytest.Monke
                                                           '"@always.example": {follow_up: always}}')
     with imap_account.client() as client:
         for case_id, case in cases().items():
-            raw = raw_mail(ME_FROM, case.to, case.subject, SENT, f"<{case_id}@example.org>", case.body,
-                           extra=case.sent_extra)
+            raw = case.raw or raw_mail(ME_FROM, case.to, case.subject, SENT, f"<{case_id}@example.org>", case.body,
+                                       extra=case.sent_extra)
             client.append("Sent", raw, flags=case.sent_flags, msg_time=SENT)
         # A first pass the evening the mail was sent; then the answers arrive.
         assert scan_json(config, "2026-12-01T20:00:00+01:00", capsys)[0] == 0
