@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from mail_followup.mailbox import parse_fetch, uid_ranges
+from mail_followup.responses import parse_fetch, uid_ranges
 
 SECTION = b"BODY[HEADER.FIELDS (MESSAGE-ID FROM)]"
 HEADERS = b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"

@@ -26,7 +26,6 @@ FETCH_FIELDS = (
     "BCC", "CONTENT-TYPE", "X-FAILED-RECIPIENTS", "X-MS-EXCHANGE-INBOX-RULES-LOOP",
 )
 FETCH_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(FETCH_FIELDS) + ")]"
-FETCH_KEY = b"BODY[HEADER.FIELDS (" + " ".join(FETCH_FIELDS).encode() + b")]"
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"

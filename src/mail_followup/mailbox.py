@@ -14,17 +14,17 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import seq_to_parenstr_upper
-from imapclient.response_parser import parse_fetch_response
 
 from mail_followup.config import Account, Folders as FolderSettings
 from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
 from mail_followup.headers import FETCH_ITEM, Interner, Mail, parse_header_block
+from mail_followup.responses import flag_set, header_block, parse_fetch, uid_ranges, uid_set
 from mail_followup.store import FolderCursor
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class Mailbox:
         qresync = "QRESYNC" in self.enabled
         modifiers = [f"CHANGEDSINCE {modseq}"] + (["VANISHED"] if qresync else [])
         response, vanished = self._uid_fetch(f"1:{max(last_uid, 1)}", ["FLAGS"], modifiers)
-        flags = {uid: _flag_set(data.get(b"FLAGS", ())) for uid, data in response.items()}
+        flags = {uid: flag_set(data.get(b"FLAGS", ())) for uid, data in response.items()}
         return flags, (vanished if qresync else None)
 
     def _uid_fetch(self, spec: str, items: list[str], modifiers: list[str] | None = None
@@ -302,7 +302,7 @@ class Mailbox:
         vanished: set[int] = set()
         for item in vanished_data:
             text = item.decode() if isinstance(item, bytes) else str(item)
-            vanished |= _uid_set(text.replace("(EARLIER)", "").strip())
+            vanished |= uid_set(text.replace("(EARLIER)", "").strip())
         return response, vanished
 
     def _header_items(self) -> list[str]:
@@ -311,7 +311,7 @@ class Mailbox:
 
     def _mail(self, folder: str, uid: int, data: dict[bytes, Any]) -> Mail:
         thrid = data.get(b"X-GM-THRID")
-        mail = parse_header_block(folder, uid, _header_block(data), tuple(data.get(b"FLAGS", ())),
+        mail = parse_header_block(folder, uid, header_block(data), tuple(data.get(b"FLAGS", ())),
                                   data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None, self._share)
         for problem in mail.problems:
             log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
@@ -375,118 +375,6 @@ class Mailbox:
         response = self.client.append(folder, data, flags=(b"\\Draft", b"\\Seen"), msg_time=when)
         match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
         return int(match.group(1)) if match else None
-
-
-_UID = re.compile(rb"(?:^|[ (])UID (\d+)")
-_FLAGS = re.compile(rb"(?:^|[ (])FLAGS \(([^)]*)\)")
-_INTERNALDATE = re.compile(rb'(?:^|[ (])INTERNALDATE "(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
-_THRID = re.compile(rb"(?:^|[ (])X-GM-THRID (\d+)")
-_MODSEQ = re.compile(rb"(?:^|[ (])MODSEQ \((\d+)\)")
-_KNOWN = re.compile(rb'(?:UID \d+|FLAGS \([^)]*\)|INTERNALDATE "[^"]*"|X-GM-THRID \d+|MODSEQ \(\d+\))')
-_LEFTOVER = re.compile(rb"^\s*\d+\s*\(|\)\s*$")
-_SECTION = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{\d+\}$")
-_MONTHS = {m: i for i, m in enumerate(
-    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"), start=1)}
-
-
-def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
-    """Parse FETCH responses as imaplib hands them over: ``(prefix, literal)`` pairs and plain lines.
-
-    imapclient's parser reads the response a byte at a time in Python, which
-    is most of a large scan's time. Responses of the shapes a scan asks for
-    (UID, FLAGS, INTERNALDATE, MODSEQ, X-GM-THRID and one body section as a
-    literal) are read here with a few patterns; anything else goes to
-    imapclient's parser, so no server's answer is ever misread.
-    """
-    parsed: dict[int, dict[bytes, Any]] = {}
-    records: list[tuple[bytes, bytes | None]] = []
-    for item in data:
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], bytes):
-            records.append((item[0], item[1]))
-        elif isinstance(item, bytes) and records and records[-1][1] is not None and not _starts_response(item):
-            head, literal = records[-1]
-            records[-1] = (head + b" \x00" + item, literal)  # text after the literal belongs to the same response
-        elif isinstance(item, bytes):
-            records.append((item, None))
-        else:
-            return parse_fetch_response(data, False, True)
-    for head, literal in records:
-        before, _, after = head.partition(b" \x00")
-        record: dict[bytes, Any] = {}
-        text = before + b" " + after
-        uid = _UID.search(text)
-        if uid is None:
-            return parse_fetch_response(data, False, True)
-        flags = _FLAGS.search(text)
-        if flags is not None:
-            record[b"FLAGS"] = tuple(flags.group(1).split())
-        date = _INTERNALDATE.search(text)
-        if date is not None:
-            record[b"INTERNALDATE"] = _internaldate(date.groups())
-        for pattern, key in ((_THRID, b"X-GM-THRID"), (_MODSEQ, b"MODSEQ")):
-            found = pattern.search(text)
-            if found is not None:
-                record[key] = int(found.group(1))
-        if literal is not None:
-            section = _SECTION.search(before)
-            if section is None:
-                return parse_fetch_response(data, False, True)
-            record[section.group(1)] = literal
-            text = before[:section.start()] + b" " + after
-        if _LEFTOVER.sub(b"", _KNOWN.sub(b"", text)).strip():
-            return parse_fetch_response(data, False, True)  # an item this parser does not know: never drop it
-        parsed.setdefault(int(uid.group(1)), {}).update(record)
-    return parsed
-
-
-def _starts_response(item: bytes) -> bool:
-    """A line that starts a new FETCH response ("12 (UID ..."), not the tail of the one before."""
-    head = item.lstrip()
-    return head[:1].isdigit() and b" (" in head[:16]
-
-
-def _internaldate(parts: tuple[bytes, ...]) -> datetime:
-    day, month, year, hour, minute, second, sign, oh, om = parts
-    offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == b"-" else 1)
-    return datetime(int(year), _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second),
-                    tzinfo=timezone(offset))
-
-
-def uid_ranges(uids: Iterable[int]) -> str:
-    """``[1, 2, 3, 7]`` as ``"1:3,7"``: a short command for many UIDs."""
-    ordered = sorted(set(uids))
-    parts = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
-
-
-def _flag_set(flags: Iterable[bytes | str]) -> frozenset[str]:
-    return frozenset(f.decode("ascii", "replace") if isinstance(f, bytes) else str(f) for f in flags)
-
-
-def _uid_set(text: str) -> set[int]:
-    """Expand an IMAP sequence set such as ``1:3,7`` (no ``*``)."""
-    found: set[int] = set()
-    for part in text.split(","):
-        if not part:
-            continue
-        low, _, high = part.partition(":")
-        a, b = int(low), int(high or low)
-        found.update(range(min(a, b), max(a, b) + 1))
-    return found
-
-
-def _header_block(data: dict[Any, Any]) -> bytes:
-    for key, value in data.items():
-        if isinstance(key, bytes) and key.startswith(b"BODY[HEADER") and isinstance(value, bytes):
-            return value
-    return b""
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,9 +16,6 @@ from mail_followup.config import Settings
 from mail_followup.threads import Thread
 from mail_followup.timing import WEEKDAY_NAMES, Calendar, first_allowed_moment
 
-STATES = ("ignored", "replied", "waiting", "due", "drafted", "capped", "stopped", "bounced", "snoozed")
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     thread_key: str

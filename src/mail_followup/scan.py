@@ -26,7 +26,7 @@ from imapclient.exceptions import IMAPClientError
 from mail_followup import bodies, credentials
 from mail_followup.compose import Sender, as_bytes, compose
 from mail_followup.config import Account, Config, Settings
-from mail_followup.errors import AccountError, MailFollowupError
+from mail_followup.errors import MailFollowupError
 from mail_followup.language import texts
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox

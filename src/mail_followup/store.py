@@ -152,10 +152,6 @@ class Store:
                     db.execute(statement)
                 db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
 
-    @property
-    def schema_version(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-
     # --- folders and the header index -------------------------------------------------
 
     def cursor(self, account: str, folder: str) -> FolderCursor | None:
@@ -283,11 +279,6 @@ class Store:
         if not row:
             return None, None
         return (datetime.fromisoformat(row[0]) if row[0] else None), row[1]
-
-    def forget_decisions(self, account: str) -> None:
-        """Make the next pass decide every thread again (after a change a fingerprint cannot see)."""
-        with self.transaction() as db:
-            db.execute("UPDATE passes SET fingerprint=NULL WHERE account=?", (account,))
 
     def reports(self, account: str | None = None) -> list[dict[str, object]]:
         sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
