@@ -149,3 +149,23 @@ def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_
     # A change of settings is a reason to decide again, with nothing new in the mailbox.
     config.write_text(config.read_text().replace("defaults:", "defaults:\n  draft_hours: ['09:00-10:00']"))
     assert not scan(load_config(config), moment("2026-12-15T09:30:00+01:00")).accounts[0].unchanged
+
+
+def test_explain_shows_the_rules_from_the_local_state_alone(configured, capsys) -> None:
+    account, config = configured
+    scan_json(config, WEDNESDAY, capsys)
+    # From here on the server is out of reach: explain must not need it.
+    config.write_text(config.read_text().replace(f"port: {account.port}", "port: 1"))
+    assert main(["explain", "coffee@example.org", "--config", str(config), "--now", MONDAY]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('<coffee@example.org>  "Coffee next week?"  to kim@example.com  (account test)')
+    assert "state at 2026-12-14T09:30+01:00: drafted; next: follow-up 1 (first)" in out
+    assert "  - the draft for follow-up 1 is in Drafts" in out
+    # Any message of the thread finds it; the answered thread says who answered.
+    assert main(["explain", "<offer-reply@example.no>", "--config", str(config), "--now", MONDAY]) == 0
+    assert "answered by ola@example.no on 2026-12-02 (Wed)" in capsys.readouterr().out
+    assert main(["explain", "<question@example.org>", "--config", str(config), "--now", MONDAY]) == 0
+    out = capsys.readouterr().out
+    assert "waiting" in out and "2026-12-14 is a Monday" in out and "not before 2026-12-15T08:30:00+01:00" in out
+    assert main(["explain", "<nope@example.org>", "--config", str(config)]) == 1
+    assert "no thread holds <nope@example.org>" in capsys.readouterr().err

@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "state only; never needs the network.")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    p = sub.add_parser("explain", parents=[common], help="why a thread is in its state, rule by rule (offline)",
+                       description="Decide again, from the local state alone, the thread that holds MESSAGE-ID "
+                       "(the message you sent first, or any message of the thread), and show every rule "
+                       "checked with its dates. Never needs the network.")
+    p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
+    p.add_argument("--now", metavar="ISO8601", type=_moment, help="decide as if it were this moment")
+
     p = sub.add_parser("auth", parents=[common], help="store a password in the keyring, or try a login",
                        description="`auth set ACCOUNT` asks for the password and stores it in the system "
                        "keyring; `auth test ACCOUNT` logs in and shows the folders found.")
@@ -191,6 +198,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.scan import explain
+
+    now = args.now or datetime.now().astimezone()
+    found = explain(config, args.message_id, now)
+    if found is None:
+        print(f"mail-followup: no thread holds {args.message_id} in the local state; "
+              "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
+        return EXIT_FAILED
+    account, thread, decision = found
+    people = ", ".join(a.address for a in thread.original.everyone_written_to if a.address not in account.addresses)
+    print(f"{thread.key}  \"{thread.subject}\"  to {people or '-'}  (account {account.name})")
+    when = f", not before {decision.not_before.astimezone(account.settings.tz).isoformat()}" \
+        if decision.not_before and decision.state in ("waiting", "due") else ""
+    print(f"state at {now.isoformat(timespec='minutes')}: {decision.state}; "
+          f"next: follow-up {decision.next_attempt} ({decision.attempt_kind}){when}")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    return EXIT_OK
+
+
 def cmd_auth(args: argparse.Namespace) -> int:
     config = _load(args)
     account = config.account(args.account)
@@ -231,4 +260,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout)
 
 
-COMMANDS = {"scan": cmd_scan, "status": cmd_status, "auth": cmd_auth, "run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "auth": cmd_auth, "run": cmd_run,
+            "demo": cmd_demo}

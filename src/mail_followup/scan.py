@@ -161,6 +161,35 @@ def _unchanged(account: Account, store: Store, now: datetime) -> list[dict[str, 
     return reports
 
 
+def tracking_rules(settings: Settings) -> TrackingRules:
+    return TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
+                         {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
+
+
+def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Thread, Decision] | None:
+    """Decide again, from the local state alone, the thread that holds ``message_id`` (any of its messages).
+
+    Uses what the last passes learned (headers, verdicts, stop list, drafts
+    ledger); reads no mailbox. None when no account's index has the message.
+    """
+    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
+    with Store(config.state_dir) as store:
+        for account in config.accounts:
+            settings = account.settings
+            mails = store.mails(account.name, now - timedelta(days=settings.history_days))
+            threads = build_threads(mails, account.addresses, store.verdicts(account.name), tracking_rules(settings))
+            for thread in threads:
+                if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
+                    drafted = store.all_drafts(account.name).get(thread.key, {})
+                    decision = decide(thread, settings, calendar_for(settings), now, drafted=drafted.keys(),
+                                      stoplist=store.stoplist(account.name))
+                    if not in_lookback(thread, settings, now):
+                        decision = _with(decision, "ignored", f"your last message is older than lookback_days "
+                                         f"({settings.lookback_days}): it is not followed up")
+                    return account, thread, decision
+    return None
+
+
 def calendar_for(settings: Settings) -> Calendar:
     import holidays
 
@@ -195,8 +224,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
             result.threads, result.unchanged = sorted(reports, key=report_order), True
             return
 
-    rules = TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
-                          {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
+    rules = tracking_rules(settings)
     mails = fresh if fresh is not None and not store.has_gone(account.name) else store.mails(account.name, since)
     del fresh
     verdicts = store.verdicts(account.name)
