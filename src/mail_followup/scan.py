@@ -16,6 +16,8 @@ import hashlib
 import imaplib
 import json
 import logging
+import socket
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -97,8 +99,11 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
     except MailFollowupError as exc:
         result.errors.append(str(exc))
         log.error("%s", exc)
-    except (OSError, imaplib.IMAP4.abort) as exc:  # the connection broke in the middle of the pass
-        message = f"account {account.name!r}: the connection to {account.imap.host} broke: {exc}"
+    except (OSError, imaplib.IMAP4.abort) as exc:
+        if isinstance(exc, (imaplib.IMAP4.abort, ConnectionError, TimeoutError, socket.gaierror, ssl.SSLError)):
+            message = f"account {account.name!r}: the connection to {account.imap.host} broke: {exc}"
+        else:  # a full disk, a missing file: this machine's trouble, not the server's
+            message = f"account {account.name!r}: a local error stopped the pass: {exc}"
         result.errors.append(message)
         log.error("%s", message)
     except IMAPClientError as exc:
