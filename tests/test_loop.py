@@ -169,3 +169,21 @@ def test_explain_shows_the_rules_from_the_local_state_alone(configured, capsys) 
     assert "waiting" in out and "2026-12-14 is a Monday" in out and "not before 2026-12-15T08:30:00+01:00" in out
     assert main(["explain", "<nope@example.org>", "--config", str(config)]) == 1
     assert "no thread holds <nope@example.org>" in capsys.readouterr().err
+
+
+def test_stop_an_address_or_a_thread(configured, capsys) -> None:
+    account, config = configured
+    scan_json(config, MONDAY, capsys)
+    assert main(["stop", "Kim@example.com", "--config", str(config)]) == 0
+    assert "account test: never follow up with kim@example.com" in capsys.readouterr().out
+    assert main(["stop", "question@example.org", "--config", str(config)]) == 0
+    assert 'never follow up in the thread <question@example.org> ("Quick question")' in capsys.readouterr().out
+    assert main(["stop", "<nope@example.org>", "--config", str(config)]) == 1
+    capsys.readouterr()
+    # On Tuesday both would be due; nothing in the mailbox changed, yet the pass decides again.
+    code, report = scan_json(config, "2026-12-15T09:00:00+01:00", capsys)
+    threads = by_subject(report)
+    assert threads["Coffee next week?"]["state"] == "stopped"
+    assert any("kim@example.com is on the stop list: you said stop" in r for r in threads["Coffee next week?"]["reasons"])
+    assert threads["Quick question"]["state"] == "stopped"
+    assert account.messages("Drafts") == []

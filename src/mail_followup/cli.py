@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
     p.add_argument("--now", metavar="ISO8601", type=_moment, help="decide as if it were this moment")
 
+    p = sub.add_parser("stop", parents=[common], help="never follow up with an address, or in one thread",
+                       description="Put the thread holding a Message-ID (with or without angle brackets), or "
+                       "an address (in every account), on the stop list. Works on the local state; the next "
+                       "pass decides again. A draft already in Drafts stays there for you to delete.")
+    p.add_argument("target", metavar="ADDRESS|MESSAGE-ID")
+
     p = sub.add_parser("auth", parents=[common], help="store a password in the keyring, or try a login",
                        description="`auth set ACCOUNT` asks for the password and stores it in the system "
                        "keyring; `auth test ACCOUNT` logs in and shows the folders found.")
@@ -220,6 +226,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.scan import stop
+
+    done = stop(config, args.target, datetime.now().astimezone())
+    if not done:
+        print(f"mail-followup: no thread holds {args.target} in the local state; "
+              "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
+        return EXIT_FAILED
+    for line in done:
+        print(line)
+    return EXIT_OK
+
+
 def cmd_auth(args: argparse.Namespace) -> int:
     config = _load(args)
     account = config.account(args.account)
@@ -260,5 +280,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout)
 
 
-COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "auth": cmd_auth, "run": cmd_run,
-            "demo": cmd_demo}
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "auth": cmd_auth,
+            "run": cmd_run, "demo": cmd_demo}

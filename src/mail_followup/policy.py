@@ -43,7 +43,8 @@ def decide(
     """Decide the state of ``thread`` at ``now``.
 
     ``drafted`` holds the attempt numbers whose draft is known to be in
-    Drafts; ``stoplist`` the contacts never to follow up with, and why.
+    Drafts; ``stoplist`` the contacts (addresses) and threads (keys) never
+    to follow up, and why.
     """
     scenario = "default"
     policy = settings.policy(scenario)
@@ -70,6 +71,9 @@ def decide(
     if thread.bounce is not None:
         reasons.append(f"bounced on {_day(thread.bounce.date, cal)}: the mail did not reach them")
         return done("bounced")
+    if thread.key in (stoplist or {}):
+        reasons.append(f"this thread is on the stop list: {(stoplist or {})[thread.key]}")
+        return done("stopped")
     stopped = {a.address: (stoplist or {})[a.address] for a in thread.original.everyone_written_to
                if a.address in (stoplist or {})}
     if stopped:

@@ -195,6 +195,31 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
     return None
 
 
+def stop(config: Config, target: str, now: datetime) -> list[str]:
+    """Never follow up in the thread holding a Message-ID, or with an address; return what was stopped.
+
+    A Message-ID (with or without angle brackets) that the local index
+    holds names its thread, in the account that holds it; anything else
+    with an @ is an address, stopped in every account. The next pass
+    decides every thread again.
+    """
+    reason = f"you said stop on {now.date().isoformat()} (mail-followup stop)"
+    found = explain(config, target.strip(), now)
+    with Store(config.state_dir) as store:
+        if found is not None:
+            account, thread, _ = found
+            store.add_to_stoplist(account.name, thread.key, reason, thread.key)
+            store.forget_decisions(account.name)
+            return [f"account {account.name}: never follow up in the thread {thread.key} (\"{thread.subject}\")"]
+        address = target.strip().lower()
+        if address.startswith("<") or "@" not in address or any(c.isspace() for c in address):
+            return []
+        for account in config.accounts:
+            store.add_to_stoplist(account.name, address, reason, None)
+            store.forget_decisions(account.name)
+        return [f"account {account.name}: never follow up with {address}" for account in config.accounts]
+
+
 def calendar_for(settings: Settings) -> Calendar:
     import holidays
 

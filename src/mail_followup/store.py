@@ -230,7 +230,8 @@ class Store:
         return {r[0]: r[1] for r in rows}
 
     def add_to_stoplist(self, account: str, address: str, reason: str, message_id: str | None) -> None:
-        """Never follow up with ``address`` again; the first reason recorded is kept."""
+        """Never follow up with ``address`` again (or in the thread whose key it is, "<...>");
+        the first reason recorded is kept."""
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO stoplist VALUES (?,?,?,?,?)",
                        (account, address.lower(), reason, message_id, _now()))
@@ -279,6 +280,11 @@ class Store:
         if not row:
             return None, None
         return (datetime.fromisoformat(row[0]) if row[0] else None), row[1]
+
+    def forget_decisions(self, account: str) -> None:
+        """Make the next pass decide every thread again (after a change the fingerprint cannot see)."""
+        with self.transaction() as db:
+            db.execute("UPDATE passes SET fingerprint=NULL WHERE account=?", (account,))
 
     def reports(self, account: str | None = None) -> list[dict[str, object]]:
         sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
