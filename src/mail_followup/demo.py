@@ -145,11 +145,11 @@ def run_demo(out: TextIO) -> int:
         account = config.accounts[0]
         with Mailbox.connect(account, lambda _a: password) as mailbox:
             drafts = mailbox.discover(account.folders).drafts
-            mailbox.client.select_folder(drafts, readonly=True)
-            uids = mailbox.client.search(["ALL"])
-            out.write(f"\n{len(uids)} draft(s) in {drafts}:\n")
-            for uid in sorted(uids):
-                out.write("\n" + "-" * 72 + "\n" + readable(mailbox.fetch_raw(drafts, uid) or b""))
+            mailbox.examine(drafts)
+            found = mailbox.fetch_bodies(drafts, sorted(mailbox.client.search(["ALL"])), limit=None)
+            out.write(f"\n{len(found)} draft(s) in {drafts}:\n")
+            for uid in sorted(found):
+                out.write("\n" + "-" * 72 + "\n" + readable(found[uid]))
         out.write("-" * 72 + "\nThe server is stopped and its mail is gone. Next: copy config.example.yaml "
                   "to ~/.config/mail-followup/config.yaml and run `mail-followup scan --dry-run`.\n")
         return 0 if result.ok else 1

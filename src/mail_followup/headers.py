@@ -285,14 +285,14 @@ def _plausible(address: str) -> bool:
 
 _RFC5322_DATE = re.compile(
     r"^(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-])(\d{2})(\d{2})")
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                       "dec"), start=1)}
 _ZONES: dict[str, timezone] = {}
 
 
 def _date(value: str, internaldate: datetime | None, problems: list[str]) -> datetime:
     match = _RFC5322_DATE.match(value)  # the usual form, read without the general parser
-    if match is not None and match.group(2).lower() in _MONTHS:
+    if match is not None and match.group(2).lower() in MONTHS:
         day, month, year, hour, minute, second, sign, oh, om = match.groups()
         offset = sign + oh + om
         zone = _ZONES.get(offset)
@@ -300,7 +300,7 @@ def _date(value: str, internaldate: datetime | None, problems: list[str]) -> dat
             delta = timedelta(hours=int(oh), minutes=int(om))
             zone = _ZONES[offset] = timezone(-delta if sign == "-" else delta)
         try:
-            return datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second or 0),
+            return datetime(int(year), MONTHS[month.lower()], int(day), int(hour), int(minute), int(second or 0),
                             tzinfo=zone)
         except ValueError:
             pass  # an impossible date: the general parser decides

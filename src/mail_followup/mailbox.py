@@ -68,6 +68,11 @@ class FolderSync:
     reset: bool
     flags: dict[int, frozenset[str]] = field(default_factory=dict)  # new flags of known messages
 
+    @property
+    def changed(self) -> bool:
+        """Whether anything the decisions read changed (a new cursor alone changes nothing)."""
+        return bool(self.new or self.vanished or self.reset or self.flags)
+
 
 @dataclass(frozen=True)
 class FoundDraft:
@@ -325,18 +330,6 @@ class Mailbox:
             for uid, data in sorted(response.items()):
                 if uid in wanted:
                     yield self._mail(folder, uid, data)
-
-    def fetch_raw(self, folder: str, uid: int) -> bytes | None:
-        """The whole message, without setting \\Seen; None when it is gone."""
-        self.examine(folder)
-        response = self.client.fetch([uid], ["BODY.PEEK[]"])
-        data = response.get(uid)
-        if not data:
-            return None
-        for key, value in data.items():
-            if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
-                return value
-        return None
 
     def fetch_bodies(self, folder: str, uids: list[int], limit: int | None = 65536) -> dict[int, bytes]:
         """The first ``limit`` bytes of each message (enough for its text and a report's returned headers),

@@ -14,6 +14,8 @@ from typing import Any
 
 from imapclient.response_parser import parse_fetch_response
 
+from mail_followup.headers import MONTHS
+
 _UID = re.compile(rb"(?:^|[ (])UID (\d+)")
 _FLAGS = re.compile(rb"(?:^|[ (])FLAGS \(([^)]*)\)")
 _INTERNALDATE = re.compile(rb'(?:^|[ (])INTERNALDATE "(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
@@ -22,8 +24,6 @@ _MODSEQ = re.compile(rb"(?:^|[ (])MODSEQ \((\d+)\)")
 _KNOWN = re.compile(rb'(?:UID \d+|FLAGS \([^)]*\)|INTERNALDATE "[^"]*"|X-GM-THRID \d+|MODSEQ \(\d+\))')
 _LEFTOVER = re.compile(rb"^\s*\d+\s*\(|\)\s*$")
 _SECTION = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{\d+\}$")
-_MONTHS = {m: i for i, m in enumerate(
-    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"), start=1)}
 
 
 def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
@@ -85,7 +85,8 @@ def _starts_response(item: bytes) -> bool:
 def _internaldate(parts: tuple[bytes, ...]) -> datetime:
     day, month, year, hour, minute, second, sign, oh, om = parts
     offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == b"-" else 1)
-    return datetime(int(year), _MONTHS.get(month.lower(), 1), int(day), int(hour), int(minute), int(second),
+    return datetime(int(year), MONTHS.get(month.decode("ascii", "replace").lower(), 1), int(day), int(hour),
+                    int(minute), int(second),
                     tzinfo=timezone(offset))
 
 

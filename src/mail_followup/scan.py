@@ -239,8 +239,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     for folder in folders.scanned():
         cursor = store.cursor(account.name, folder)
         synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date())
-        changed |= bool(synced.new or synced.vanished or synced.reset or synced.flags or cursor is None)
-        if synced.cursor != cursor or synced.new or synced.vanished or synced.reset or synced.flags:
+        changed |= synced.changed or cursor is None
+        if synced.changed or synced.cursor != cursor:
             store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
                              synced.flags)
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
