@@ -40,10 +40,13 @@ def write_config(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
 
 
 def seed(account: ImapAccount) -> None:
-    """Four threads: unanswered (8 days), answered, answered without threading headers, 3 days old."""
+    """Four threads: unanswered (8 days), answered, answered without threading headers, 3 days old.
+
+    The unanswered ones went out in an afternoon, so their follow-ups come in a morning (R8).
+    """
     me = f"Me Myself <{ME}>"
     msgs = [
-        ("Sent", raw_mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", at("2026-12-01T09:00:00+01:00"),
+        ("Sent", raw_mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", at("2026-12-01T15:00:00+01:00"),
                           "<coffee@example.org>", "Hi Kim,\n\nWould you have time for a coffee next week?\n")),
         ("Sent", raw_mail(me, "ola@example.no", "Your offer", at("2026-12-01T10:00:00+01:00"), "<offer@example.org>")),
         ("INBOX", raw_mail("ola@example.no", me, "Re: Your offer", at("2026-12-02T10:00:00+01:00"),
@@ -52,7 +55,7 @@ def seed(account: ImapAccount) -> None:
                           "<notes@example.org>")),
         ("Archive", raw_mail("lena@example.de", me, "AW: Meeting notes", at("2026-12-03T11:00:00+01:00"),
                              "<notes-reply@example.de>")),
-        ("Sent", raw_mail(me, "sam@example.net", "Quick question", at("2026-12-06T11:00:00+01:00"),
+        ("Sent", raw_mail(me, "sam@example.net", "Quick question", at("2026-12-06T15:00:00+01:00"),
                           "<question@example.org>")),
     ]
     for folder, raw in msgs:

@@ -95,3 +95,18 @@ def test_the_demo_writes_drafts_for_the_due_threads_only() -> None:
     assert "Subject: Re: Coffee next week?" in text and "Subject: Re: Speaking at our meetup" in text
     assert "Answered (2)" in text and "Reached the cap (no more follow-ups) (1)" in text
     assert "Not tracked (expects no answer) (1)" in text and "Waiting (1)" in text
+
+
+def test_the_status_table_lists_calls_and_snoozed_threads_with_their_dates() -> None:
+    from datetime import datetime
+
+    from mail_followup.report import table
+
+    def row(state: str, subject: str) -> dict:
+        return {"state": state, "subject": subject, "to": ["kim@example.com"], "account": "work",
+                "not_before": "2026-12-22T08:30:00+01:00", "last_sent": "2026-12-01T15:00:00+01:00",
+                "next_attempt": 1}
+
+    text = table([row("call", "Call me"), row("snoozed", "Later")], datetime.fromisoformat("2026-12-09T09:00:00+01:00"))
+    assert text.index("Call them instead (they prefer the phone) (1)") < text.index("Snoozed (1)")
+    assert text.count("2026-12-22 08:30") == 2

@@ -64,6 +64,20 @@ def test_the_example_config_is_valid() -> None:
         ("defaults:\n  draft_hours: ['11:00-09:00']\naccounts: []\n", "ends before it starts"),
         ("accounts:\n  - name: a\n    name: b\n", "config.yaml:3: accounts[0].name: key given twice"),
         ("accounts: [\n", "not valid YAML"),
+        # the rules of issue 4: scenarios, the calendar, contacts
+        ("defaults:\n  calendar:\n    vacation: ['2026-12-21..2026-12-01']\naccounts: []\n",
+         "config.yaml:3: defaults.calendar.vacation: '2026-12-21..2026-12-01' ends before it starts"),
+        ("defaults:\n  calendar:\n    vacation: [christmas]\naccounts: []\n", "write 2026-12-24 or 2026-12-21..2027-01-03"),
+        ("defaults:\n  calendar: {avoid_tuesdays: true}\naccounts: []\n",
+         "config.yaml:2: defaults.calendar.avoid_tuesdays: unknown key"),
+        ("defaults:\n  contacts:\n    '@x.example': {country: XX}\naccounts: []\n",
+         "config.yaml:3: defaults.contacts.@x.example.country: unknown country code 'XX'"),
+        ("defaults:\n  contacts:\n    '@x.example': {prefers: fax}\naccounts: []\n",
+         "config.yaml:3: defaults.contacts.@x.example.prefers:"),
+        ("defaults:\n  scenario_rules:\n    - {scenario: sales}\naccounts: []\n",
+         "config.yaml:3: defaults.scenario_rules[0]: give at least one of subject, body, keywords, recipients"),
+        ("defaults:\n  policies:\n    sales: {waits_days: [0]}\naccounts: []\n",
+         "config.yaml:3: defaults.policies.sales.waits_days: every wait must be at least 1 day"),
         ("- just a list\n", "must be a mapping"),
     ],
 )
@@ -76,6 +90,30 @@ def test_every_mistake_is_reported_at_once(tmp_path: Path) -> None:
     text = "defaults:\n  timezone: Mars/Base\n  country: XX\naccounts:\n  - name: a\n    imap: {username: u}\n    addresses: [nope]\n"
     found = problems(text, tmp_path)
     assert len(found) == 4, found
+
+
+def test_a_scenario_must_be_built_in_or_defined_and_an_account_sees_its_defaults(tmp_path: Path) -> None:
+    account = "  - name: a\n    imap: {host: h, username: u}\n    addresses: [a@b.example]\n"
+    text = ("defaults:\n  policies:\n    investor: {waits_days: [14]}\naccounts:\n" + account +
+            "    scenario_rules:\n      - {scenario: investor, subject: [pitch]}\n"
+            "      - {scenario: invester, subject: [deck]}\n")
+    found = problems(text, tmp_path)
+    assert found == ["%s:10: accounts[0].scenario_rules[1].scenario: the scenario 'invester' is neither built in "
+                     "nor defined under policies" % (tmp_path / "config.yaml")]
+
+
+def test_sections_merge_key_by_key(tmp_path: Path) -> None:
+    account = "  - name: a\n    imap: {host: h, username: u}\n    addresses: [a@b.example]\n"
+    text = ("defaults:\n  calendar: {avoid_mondays: false}\n  policies: {interview: {max_followups: 1}}\n"
+            "  contacts: {'@x.example': {country: SE}}\naccounts:\n" + account +
+            "    calendar: {vacation: ['2026-12-24']}\n    policies: {interview: {waits_days: [5]}}\n"
+            "    contacts: {'@x.example': {prefers: phone}}\n")
+    settings = parse_config(text, tmp_path / "c.yaml").accounts[0].settings
+    assert not settings.calendar.avoid_mondays and settings.calendar.vacation == ["2026-12-24"]
+    interview = settings.policy("interview")
+    assert (interview.waits_days, interview.max_followups, interview.business_days) == ([5], 1, True)
+    contact = settings.contacts["@x.example"]
+    assert (contact.country, contact.prefers) == ("SE", "phone")
 
 
 def test_duplicate_account_names_are_refused(tmp_path: Path) -> None:

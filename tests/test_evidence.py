@@ -30,9 +30,17 @@ def test_a_thread_about_to_be_written_reads_its_original_and_its_auto_replies() 
     assert set(got) == {"<a@x>", "<o@y>"} and got["<a@x>"].own and not got["<o@y>"].own
 
 
-def test_what_is_known_is_not_read_again_and_a_forced_thread_needs_no_closing_check() -> None:
+def test_what_is_known_is_not_read_again_and_a_forced_thread_is_read_for_its_scenario() -> None:
     assert for_thread([mail("<a@x>", ME, (KIM,), T0)], {"<a@x>": Verdict("open", "x")}) == {}
-    assert for_thread([mail("<a@x>", ME, (KIM,), T0, flags=frozenset({"$FollowUp"}))]) == {}
+    forced = for_thread([mail("<a@x>", ME, (KIM,), T0, flags=frozenset({"$FollowUp"}))])
+    assert set(forced) == {"<a@x>"} and "scenario" in forced["<a@x>"].why
+
+
+def test_their_answer_before_the_round_is_read_for_a_date() -> None:
+    mails = [mail("<a@x>", ME, (KIM,), T0), mail("<r@y>", KIM, (ME,), T0 + timedelta(1), "Re: hi", ("<a@x>",), "INBOX"),
+             mail("<b@x>", ME, (KIM,), T0 + timedelta(2), "Re: hi", ("<r@y>",))]
+    got = for_thread(mails, {"<b@x>": Verdict("open", "x")})
+    assert "date to come back by" in got["<r@y>"].why
 
 
 def test_a_contacts_earlier_answers_are_checked_for_a_stop_request() -> None:

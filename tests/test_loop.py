@@ -28,7 +28,7 @@ def test_one_correct_draft_and_never_a_second(configured, tmp_path: Path, capsys
     }
     coffee = threads["Coffee next week?"]
     assert coffee["message_id"] == "<coffee@example.org>" and coffee["to"] == ["kim@example.com"]
-    assert coffee["policy"] == "default" and coffee["language"] == "en"
+    assert coffee["policy"] == "networking" and coffee["language"] == "en"
     assert coffee["followups_sent"] == 0 and coffee["next_attempt"] == 1
     assert coffee["not_before"] == "2026-12-09T08:30:00+01:00"  # the window open at now
     assert coffee["draft_message_id"] and coffee["reasons"]
@@ -73,9 +73,12 @@ def test_a_monday_writes_nothing_and_names_the_tuesday(configured, capsys) -> No
     assert code == 0
     threads = by_subject(report)
     assert threads["Coffee next week?"]["state"] == "waiting"
-    assert threads["Coffee next week?"]["not_before"] == "2026-12-15T08:30:00+01:00"
+    # The coffee went out on a Tuesday, so its follow-up avoids Tuesdays (R8); the question went out on a Sunday.
+    assert threads["Coffee next week?"]["not_before"] == "2026-12-16T08:30:00+01:00"
     assert threads["Quick question"]["not_before"] == "2026-12-15T08:30:00+01:00"
     assert any("2026-12-14 is a Monday" in r for r in threads["Coffee next week?"]["reasons"])
+    assert any("2026-12-15 is a Tuesday, the weekday of your last message" in r
+               for r in threads["Coffee next week?"]["reasons"])
     assert account.messages("Drafts") == []
 
 
@@ -91,7 +94,7 @@ def test_an_incremental_pass_sees_a_new_answer(configured, capsys) -> None:
     scan_json(config, MONDAY, capsys)
     account.append("INBOX", raw_mail("sam@example.net", ME, "Re: Quick question", at("2026-12-14T12:00:00+01:00"),
                                      "<answer@example.net>", in_reply_to="<question@example.org>"))
-    code, report = scan_json(config, "2026-12-15T09:00:00+01:00", capsys)
+    code, report = scan_json(config, "2026-12-16T09:00:00+01:00", capsys)
     threads = by_subject(report)
     assert threads["Quick question"]["state"] == "replied"
     assert threads["Coffee next week?"]["state"] == "drafted"
@@ -141,14 +144,18 @@ def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_
     again = scan(load_config(config), moment(MONDAY.replace("09:30", "10:30")))
     assert again.accounts[0].unchanged  # nothing new, and Tuesday has not come yet
     assert again.as_json()["threads"] == monday.as_json()["threads"]
-    # No mail arrives, only the clock moves: Tuesday morning the follow-up is due and written.
+    # No mail arrives, only the clock moves: Tuesday morning "Quick question" is due and written...
     tuesday = scan(load_config(config), moment("2026-12-15T09:00:00+01:00"))
     assert not tuesday.accounts[0].unchanged
-    assert by_subject(tuesday.as_json())["Coffee next week?"]["state"] == "drafted"
-    assert len(account.messages("Drafts")) == 2  # "Quick question" is due that morning too
+    assert by_subject(tuesday.as_json())["Quick question"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 1
+    # ... and Wednesday morning the coffee (sent on a Tuesday, R8).
+    wednesday = scan(load_config(config), moment("2026-12-16T09:00:00+01:00"))
+    assert by_subject(wednesday.as_json())["Coffee next week?"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 2
     # A change of settings is a reason to decide again, with nothing new in the mailbox.
     config.write_text(config.read_text().replace("defaults:", "defaults:\n  draft_hours: ['09:00-10:00']"))
-    assert not scan(load_config(config), moment("2026-12-15T09:30:00+01:00")).accounts[0].unchanged
+    assert not scan(load_config(config), moment("2026-12-16T09:30:00+01:00")).accounts[0].unchanged
 
 
 def test_explain_shows_the_rules_from_the_local_state_alone(configured, capsys) -> None:
@@ -180,10 +187,31 @@ def test_stop_an_address_or_a_thread(configured, capsys) -> None:
     assert 'never follow up in the thread <question@example.org> ("Quick question")' in capsys.readouterr().out
     assert main(["stop", "<nope@example.org>", "--config", str(config)]) == 1
     capsys.readouterr()
-    # On Tuesday both would be due; nothing in the mailbox changed, yet the pass decides again.
-    code, report = scan_json(config, "2026-12-15T09:00:00+01:00", capsys)
+    # On Wednesday both would be due; nothing in the mailbox changed, yet the pass decides again.
+    code, report = scan_json(config, "2026-12-16T09:00:00+01:00", capsys)
     threads = by_subject(report)
     assert threads["Coffee next week?"]["state"] == "stopped"
     assert any("kim@example.com is on the stop list: you said stop" in r for r in threads["Coffee next week?"]["reasons"])
     assert threads["Quick question"]["state"] == "stopped"
     assert account.messages("Drafts") == []
+
+
+def test_snooze_puts_a_thread_off_until_a_date(configured, capsys) -> None:
+    account, config = configured
+    scan_json(config, MONDAY, capsys)
+    assert main(["snooze", "question@example.org", "--until", "2026-12-21", "--config", str(config)]) == 0
+    assert 'no follow-up in <question@example.org> ("Quick question") before 2026-12-21' in capsys.readouterr().out
+    assert main(["snooze", "<nope@example.org>", "--until", "2026-12-21", "--config", str(config)]) == 1
+    with pytest.raises(SystemExit) as usage:
+        main(["snooze", "question@example.org", "--until", "someday-ish", "--config", str(config)])
+    assert usage.value.code == 2
+    capsys.readouterr()
+    # Tuesday it would have been due; nothing in the mailbox changed, yet the pass decides again.
+    code, report = scan_json(config, "2026-12-15T09:00:00+01:00", capsys)
+    question = by_subject(report)["Quick question"]
+    # Dec 21 is a Monday: Tuesday Dec 22, the morning (the question went out on a Sunday afternoon).
+    assert (question["state"], question["not_before"]) == ("snoozed", "2026-12-22T08:30:00+01:00")
+    assert any("you snoozed it until 2026-12-21" in r for r in question["reasons"])
+    assert [m for m in account.messages("Drafts")] == []
+    code, report = scan_json(config, "2026-12-22T09:00:00+01:00", capsys)
+    assert by_subject(report)["Quick question"]["state"] == "drafted"

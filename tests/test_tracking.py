@@ -16,7 +16,7 @@ from mails import raw_mail
 from scenario import ME, WEDNESDAY, at, by_subject, scan_json, write_config
 from test_classify import bounce_report
 
-SENT = at("2026-12-01T09:00:00+01:00")  # a Tuesday: eight days before the pass
+SENT = at("2026-12-01T15:00:00+01:00")  # a Tuesday afternoon: eight days before the pass
 LATER = at("2026-12-02T10:00:00+01:00")
 ME_FROM = f"Me <{ME}>"
 
@@ -132,7 +132,8 @@ def test_every_case_ends_in_its_state(decided: dict[str, dict]) -> None:
 
 def test_an_out_of_office_return_date_moves_the_followup(decided: dict[str, dict]) -> None:
     thread = decided["Back after the pass"]
-    assert thread["not_before"] == "2026-12-15T08:30:00+01:00"
+    # Back on Monday the 14th: from Tuesday, but the original went out on a Tuesday (R8): Wednesday.
+    assert thread["not_before"] == "2026-12-16T08:30:00+01:00"
     assert any("back on 2026-12-14" in r for r in thread["reasons"])
 
 

@@ -19,12 +19,14 @@ from importlib import resources
 
 import yaml
 
+from mail_followup.deadlines import promised_date
 from mail_followup.headers import Mail
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 _ADDRESS = re.compile(r"[^\s<>;:\"]+@[^\s<>;:\"]+\.[a-z]{2,}", re.I)
 _WORD = re.compile(r"\w+", re.UNICODE)
+EXCERPT_CHARS = 1000  # of the user's own message, kept for the scenario rules (the state is private)
 RETURN_DATE_WINDOW = timedelta(days=120)  # a return date further away than this is a misreading
 
 
@@ -72,16 +74,21 @@ class Verdict:
     return_date: date | None = None
     refers_to: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    excerpt: str | None = None  # the user's own message: the start of its new text, for the scenario rules
+    promise_day: date | None = None  # an answer: the day its writer said they would come back by (R6)
+    promise_phrase: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
-        data["return_date"] = self.return_date.isoformat() if self.return_date else None
+        for key in ("return_date", "promise_day"):
+            data[key] = data[key].isoformat() if data[key] else None
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> "Verdict":
         data = json.loads(text)
-        data["return_date"] = date.fromisoformat(data["return_date"]) if data.get("return_date") else None
+        for key in ("return_date", "promise_day"):
+            data[key] = date.fromisoformat(data[key]) if data.get(key) else None
         data["refers_to"] = tuple(data.get("refers_to", ()))
         data["failed"] = tuple(data.get("failed", ()))
         return cls(**data)
@@ -133,6 +140,10 @@ def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:
         for phrase in phrases.stop_phrases:
             if phrase in lowered:
                 return Verdict("stop", f"asks to stop: {phrase!r}", language=phrases.code)
+    promise = promised_date(text, mail.date) if text else None
+    if promise is not None:
+        return Verdict("human", f"an answer from a person; they will come back by {promise.day.isoformat()}",
+                       language=promise.language, promise_day=promise.day, promise_phrase=promise.phrase)
     return Verdict("human", "an answer from a person")
 
 
@@ -141,7 +152,10 @@ def classify_sent(raw: bytes | None) -> Verdict:
     message = _parse(raw) if raw else None
     text = new_text(_text(message)) if message is not None else ""
     reason = closing_note(text)
-    return Verdict("closing", reason) if reason else Verdict("open", "expects an answer")
+    excerpt = " ".join(text.split())[:EXCERPT_CHARS]
+    if reason:
+        return Verdict("closing", reason, excerpt=excerpt)
+    return Verdict("open", "expects an answer", excerpt=excerpt)
 
 
 def closing_note(text: str) -> str | None:

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from mail_followup import __version__
@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "pass decides again. A draft already in Drafts stays there for you to delete.")
     p.add_argument("target", metavar="ADDRESS|MESSAGE-ID")
 
+    p = sub.add_parser("snooze", parents=[common], help="no follow-up in one thread before a date",
+                       description="Put off the follow-ups of the thread holding MESSAGE-ID until DATE: no draft "
+                       "appears before it, and after it the usual rules (days, hours) apply. DATE is "
+                       "2026-12-20, or words such as 'next monday' or 'in 2 weeks'. A date in the past ends "
+                       "the snooze. Works on the local state; the next pass decides again.")
+    p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
+    p.add_argument("--until", metavar="DATE", required=True, type=_day, help="the first day a follow-up may appear")
+
     p = sub.add_parser("auth", parents=[common], help="store a password in the keyring, or try a login",
                        description="`auth set ACCOUNT` asks for the password and stores it in the system "
                        "keyring; `auth test ACCOUNT` logs in and shows the folders found.")
@@ -156,6 +164,20 @@ def _moment(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 moment such as 2026-12-09T09:00:00+01:00")
     return moment if moment.tzinfo else moment.astimezone()
+
+
+def _day(text: str) -> date:
+    """2026-12-20, or words dateparser reads ("next monday", "in 2 weeks", "20. Dezember")."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    import dateparser
+
+    parsed = dateparser.parse(text, settings={"PREFER_DATES_FROM": "future"})
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write 2026-12-20 or words like 'next monday'")
+    return parsed.date()
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -218,7 +240,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     people = ", ".join(a.address for a in thread.original.everyone_written_to if a.address not in account.addresses)
     print(f"{thread.key}  \"{thread.subject}\"  to {people or '-'}  (account {account.name})")
     when = f", not before {decision.not_before.astimezone(account.settings.tz).isoformat()}" \
-        if decision.not_before and decision.state in ("waiting", "due") else ""
+        if decision.not_before and decision.state in ("waiting", "due", "snoozed", "call") else ""
     print(f"state at {now.isoformat(timespec='minutes')}: {decision.state}; "
           f"next: follow-up {decision.next_attempt} ({decision.attempt_kind}){when}")
     for reason in decision.reasons:
@@ -237,6 +259,19 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     for line in done:
         print(line)
+    return EXIT_OK
+
+
+def cmd_snooze(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.scan import snooze
+
+    done = snooze(config, args.message_id, args.until, datetime.now().astimezone())
+    if done is None:
+        print(f"mail-followup: no thread holds {args.message_id} in the local state; "
+              "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
+        return EXIT_FAILED
+    print(done)
     return EXIT_OK
 
 
@@ -280,5 +315,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout)
 
 
-COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "auth": cmd_auth,
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "snooze": cmd_snooze,
+            "auth": cmd_auth,
             "run": cmd_run, "demo": cmd_demo}

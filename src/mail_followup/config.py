@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import os
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,14 +31,21 @@ class Strict(BaseModel):
 
 
 class Policy(Strict):
-    """One scenario's timing: how long to wait before each follow-up, and how many at most."""
+    """One scenario's timing (DOMAIN.md R5, R9, R10): the wait before each follow-up, and how many at most.
+
+    A scenario the user overrides keeps the built-in values of the keys not
+    given (``Settings.policy``).
+    """
 
     waits_days: list[int] = Field(
         default=[7, 7],
         min_length=1,
         description="Days to wait before follow-up 1, 2, ...; the last value repeats.",
     )
+    business_days: bool = Field(default=False, description="Count the waits in business days, not calendar days.")
     max_followups: int = Field(default=2, ge=0, le=20, description="Follow-ups after the original, at most.")
+    awaits_decision: bool = Field(
+        default=False, description="A short thank-you note still waits for their decision (not a closing note).")
 
     @field_validator("waits_days")
     @classmethod
@@ -51,12 +58,106 @@ class Policy(Strict):
         """Days to wait before follow-up number ``attempt`` (1-based)."""
         return self.waits_days[min(attempt, len(self.waits_days)) - 1]
 
+    def describe(self) -> str:
+        unit = "business days" if self.business_days else "days"
+        waits = ", ".join(str(w) for w in self.waits_days)
+        return f"waits {waits} {unit} (the last repeats), at most {self.max_followups} follow-up(s)"
+
+
+# DOMAIN.md R10, row by row. The keyword rules that pick a scenario are in phrases/<language>.yaml.
+DEFAULT_POLICIES: dict[str, Policy] = {
+    "job-application": Policy(waits_days=[7], max_followups=1, awaits_decision=True),
+    "phone-screen": Policy(waits_days=[3], business_days=True, max_followups=1, awaits_decision=True),
+    "interview": Policy(waits_days=[10, 10], business_days=True, max_followups=2, awaits_decision=True),
+    "networking": Policy(waits_days=[7, 7], max_followups=2),
+    "meeting": Policy(waits_days=[7, 7], max_followups=2),
+    "sales": Policy(waits_days=[7, 7, 14], max_followups=5),
+    "default": Policy(waits_days=[7, 7], max_followups=2),
+}
+
+
+class ScenarioRule(Strict):
+    """One line of the scenario table: a thread that matches every criterion given is this scenario.
+
+    Within a criterion any item may match. Keywords match at the start of a
+    word, case-insensitively, and as whole words unless they end with ``*``
+    ("bewerbung*" also matches "Bewerbungsunterlagen").
+    """
+
+    scenario: str = Field(min_length=1)
+    subject: list[str] = []
+    body: list[str] = []
+    keywords: list[str] = Field(default=[], description="In the subject or the body.")
+    recipients: list[str] = Field(default=[], description="kim@example.com, @example.com (and subdomains), or a glob.")
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> "ScenarioRule":
+        if not (self.subject or self.body or self.keywords or self.recipients):
+            raise ValueError("give at least one of subject, body, keywords, recipients")
+        return self
+
+
+class CalendarRules(Strict):
+    """Which days and hours a follow-up may appear (DOMAIN.md R6, R7, R8); every rule can be switched off."""
+
+    avoid_weekends: bool = True
+    avoid_mondays: bool = True
+    avoid_fridays: bool = True
+    avoid_holidays: bool = True
+    avoid_days_around_holidays: bool = True
+    recipient_holidays: bool = Field(
+        default=True, description="Use the recipient's holiday calendar where it is known (contacts, country domain).")
+    vacation: list[str] = Field(default=[], description="Days no follow-up appears: 2026-12-24 or 2026-12-21..2027-01-03.")
+    alternate_time_of_day: bool = True
+    vary_weekday: bool = True
+    their_dates: bool = Field(default=True, description="Wait for a date the other person named (R6).")
+    their_date_margin_days: int = Field(default=2, ge=0, le=30, description="Business days after their date.")
+
+    @field_validator("vacation")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_days(item)
+        return value
+
+    def vacation_days(self) -> frozenset[date]:
+        return frozenset(d for item in self.vacation for d in parse_days(item))
+
+
+def parse_days(text: str) -> list[date]:
+    """``2026-12-24`` or ``2026-12-21..2027-01-03`` (both ends included); ValueError says how to write it."""
+    first, sep, last = str(text).partition("..")
+    try:
+        start = date.fromisoformat(first.strip())
+        end = date.fromisoformat(last.strip()) if sep else start
+    except ValueError:
+        raise ValueError(f"{text!r} is not a day or a range; write 2026-12-24 or 2026-12-21..2027-01-03") from None
+    if end < start:
+        raise ValueError(f"{text!r} ends before it starts")
+    if (end - start).days > 366:
+        raise ValueError(f"{text!r} is longer than a year")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
 
 class Contact(Strict):
     """What the user says about one contact or domain."""
 
     follow_up: Literal["always", "never"] | None = Field(
         default=None, description="always: track even mail the heuristics would skip; never: never follow up")
+    country: str | None = Field(default=None, description="Their holiday calendar (ISO 3166 code).")
+    subdivision: str | None = None
+    prefers: Literal["email", "phone"] | None = Field(
+        default=None, description="phone: no draft; the digest reminds you to call (R19).")
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return known_country(value)
+
+    @model_validator(mode="after")
+    def _subdivision(self) -> "Contact":
+        known_subdivision(self.country, self.subdivision)
+        return self
 
 
 class Settings(Strict):
@@ -72,6 +173,10 @@ class Settings(Strict):
     max_drafts_per_pass: int = Field(default=25, ge=1)
     scan_interval_minutes: int = Field(default=15, ge=1)
     policies: dict[str, Policy] = {}
+    scenario_rules: list[ScenarioRule] = []
+    builtin_scenario_rules: bool = True
+    default_scenario: str = "default"
+    calendar: CalendarRules = CalendarRules()
     sender_name: str | None = None
     signature: str | None = None
     bulk_recipients: int = Field(default=10, ge=1)
@@ -98,14 +203,7 @@ class Settings(Strict):
     @field_validator("country")
     @classmethod
     def _known_country(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        import holidays
-
-        code = value.upper()
-        if code not in holidays.list_supported_countries():
-            raise ValueError(f"unknown country code {value!r}; use an ISO 3166 code such as NO, SE, DE, GB, US")
-        return code
+        return known_country(value)
 
     @field_validator("language")
     @classmethod
@@ -127,13 +225,19 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _subdivision_known(self) -> "Settings":
-        if self.subdivision and self.country:
-            import holidays
-
-            subs = holidays.list_supported_countries().get(self.country, [])
-            if self.subdivision not in subs:
-                raise ValueError(f"unknown subdivision {self.subdivision!r} for country {self.country}")
+        known_subdivision(self.country, self.subdivision)
         return self
+
+    def unknown_scenarios(self) -> list[tuple[KeyPath, str]]:
+        """Scenario ids used but neither built in nor defined under ``policies`` (checked once resolved:
+        an account may use a scenario its defaults define)."""
+        known = set(DEFAULT_POLICIES) | set(self.policies)
+        found: list[tuple[KeyPath, str]] = [
+            (("scenario_rules", i, "scenario"), rule.scenario)
+            for i, rule in enumerate(self.scenario_rules) if rule.scenario not in known]
+        if self.default_scenario not in known:
+            found.append((("default_scenario",), self.default_scenario))
+        return found
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,10 +248,34 @@ class Settings(Strict):
         return tuple(sorted(parse_window(w) for w in self.draft_hours))
 
     def policy(self, scenario: str) -> Policy:
-        return self.policies.get(scenario, DEFAULT_POLICIES.get(scenario, Policy()))
+        """The scenario's policy: the built-in one, with the keys the config gives replacing its own."""
+        builtin = DEFAULT_POLICIES.get(scenario, DEFAULT_POLICIES["default"])
+        own = self.policies.get(scenario)
+        if own is None:
+            return builtin
+        return builtin.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
 
 
-DEFAULT_POLICIES: dict[str, Policy] = {"default": Policy()}
+def known_country(value: str | None) -> str | None:
+    """The upper-case ISO code of a country the holidays package knows; ValueError otherwise."""
+    if value is None:
+        return None
+    import holidays
+
+    code = value.upper()
+    if code not in holidays.list_supported_countries():
+        raise ValueError(f"unknown country code {value!r}; use an ISO 3166 code such as NO, SE, DE, GB, US")
+    return code
+
+
+def known_subdivision(country: str | None, subdivision: str | None) -> None:
+    if subdivision and not country:
+        raise ValueError("a subdivision needs a country")
+    if subdivision and country:
+        import holidays
+
+        if subdivision not in holidays.list_supported_countries().get(country, []):
+            raise ValueError(f"unknown subdivision {subdivision!r} for country {country}")
 
 
 def parse_window(text: str) -> tuple[time, time]:
@@ -290,6 +418,12 @@ def parse_config(text: str, path: Path) -> Config:
             loc = tuple(err["loc"])
             problems.append(f"{path}:{_line_for(loc, lines)}: {_dotted(loc)}: {_message(err)}")
         raise ConfigError(str(path), problems) from None
+    resolved = tuple(_resolve(model.defaults, a) for a in model.accounts)
+    for i, acct in enumerate(resolved):
+        for loc, name in acct.settings.unknown_scenarios():
+            at: KeyPath = ("accounts", i) + loc if loc[0] in model.accounts[i].model_fields_set else ("defaults",) + loc
+            problems.append(f"{path}:{_line_for(at, lines)}: {_dotted(at)}: the scenario {name!r} is neither "
+                            f"built in nor defined under policies")
     names = [a.name for a in model.accounts]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -297,13 +431,18 @@ def parse_config(text: str, path: Path) -> Config:
     if problems:
         raise ConfigError(str(path), problems)
     state_dir = Path(model.state_dir).expanduser() if model.state_dir else default_state_dir()
-    return Config(path=path, state_dir=state_dir, accounts=tuple(_resolve(model.defaults, a) for a in model.accounts))
+    return Config(path=path, state_dir=state_dir, accounts=resolved)
 
 
 def _resolve(defaults: Settings, account: AccountModel) -> Account:
+    """The account's settings: its own keys win; mappings and sections merge key by key."""
     own = {f: getattr(account, f) for f in account.model_fields_set if f in Settings.model_fields}
     if "policies" in own:
-        own["policies"] = {**defaults.policies, **own["policies"]}
+        own["policies"] = _merge_models(defaults.policies, own["policies"])
+    if "contacts" in own:
+        own["contacts"] = _merge_models(defaults.contacts, own["contacts"])
+    if "calendar" in own:
+        own["calendar"] = _merged(defaults.calendar, own["calendar"])
     settings = defaults.model_copy(update=own)
     return Account(
         name=account.name,
@@ -312,6 +451,17 @@ def _resolve(defaults: Settings, account: AccountModel) -> Account:
         folders=account.folders,
         settings=settings,
     )
+
+
+def _merge_models(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    return {**base, **{k: _merged(base[k], v) if k in base else v for k, v in own.items()}}
+
+
+def _merged(base: Any, own: BaseModel) -> Any:
+    """``base`` with the keys ``own`` was given; the result remembers both as given."""
+    merged = base.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+    object.__setattr__(merged, "__pydantic_fields_set__", base.model_fields_set | own.model_fields_set)
+    return merged
 
 
 def _index_lines(node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int], problems: list[str], path: Path) -> None:

@@ -58,8 +58,8 @@ def sample_mail() -> list[tuple[str, bytes, datetime]]:
     """(folder, message, date) for every sample message."""
     me = f"Kari Nordmann <{ME}>"
     items = [
-        # Due: sent nine days ago, nobody answered.
-        ("Sent", _mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", _day(9),
+        # Due: sent nine days ago in the afternoon (so its follow-up comes in a morning), nobody answered.
+        ("Sent", _mail(me, "Kim Berg <kim@example.com>", "Coffee next week?", _day(9, 15),
                        "Hi Kim,\n\nWould you have time for a coffee next week? I'd love to hear about your new team.\n\nKari", "coffee")),
         # Answered in the thread.
         ("Sent", _mail(me, "hr@acme.example", "Application: backend developer", _day(19),
@@ -81,11 +81,11 @@ def sample_mail() -> list[tuple[str, bytes, datetime]]:
         ("Sent", _mail(me, "Maria Nilsson <maria@example.se>", "Intro: Maria and Jonas", _day(2),
                        "Hi Maria,\n\nAs promised, meet Jonas, who is hiring designers.\n\nKari", "intro")),
         # Two follow-ups already sent: capped.
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Partnership idea", _day(37),
-                       "Hi Lena,\n\nI have an idea for a partnership between our teams.\n\nKari", "partner")),
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Partnership idea", _day(29),
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Joint workshop idea", _day(37),
+                       "Hi Lena,\n\nI have an idea for a joint workshop of our teams.\n\nKari", "partner")),
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Joint workshop idea", _day(29),
                        "Hi Lena,\n\nJust checking in on the idea below.\n\nKari", "partner-2", reply_to="partner")),
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Partnership idea", _day(21),
+        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Joint workshop idea", _day(21),
                        "Hi Lena,\n\nShould I stop following up on this?\n\nKari", "partner-3", reply_to="partner-2")),
         # A mailing list expects no answer.
         ("Sent", _mail(me, "team@lists.example", "Minutes of Tuesday's meeting", _day(10),

@@ -4,8 +4,10 @@ Pure. The scan reads headers only; a body is fetched once per message (its
 verdict is cached), and only when a decision depends on it:
 
 - for a thread about to be written: whether the user's own message was a
-  closing note, when an out-of-office says its writer is back, and whether
-  the contact once asked to stop (their latest answers);
+  closing note and which scenario its words name, whether their answer
+  before it named a date to come back by, when an out-of-office says its
+  writer is back, and whether the contact once asked to stop (their latest
+  answers);
 - for the whole account: which message a bounce returns, and whether an
   answer that arrived since the last pass asks to stop (so the stop list and
   ``status`` know).
@@ -58,8 +60,9 @@ def thread_needs(thread: Thread, answers_by_sender: Mapping[str, list[Mail]], ve
     to something, newest first.
     """
     wanted: dict[str, Needed] = {}
-    if thread.forced is None:
-        _want(wanted, verdicts, thread.original, True, "does your message expect an answer?")
+    _want(wanted, verdicts, thread.original, True, "does your message expect an answer, and which scenario is it?")
+    if thread.their_last is not None:
+        _want(wanted, verdicts, thread.their_last, False, "did they name a date to come back by?")
     for auto in thread.auto_replies:
         _want(wanted, verdicts, auto, False, "when is the out-of-office writer back?")
     for address in {a.address for a in thread.original.everyone_written_to} - set(own):

@@ -6,10 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-GROUP_ORDER = ("due", "drafted", "waiting", "snoozed", "capped", "stopped", "bounced", "replied", "ignored")
+GROUP_ORDER = ("due", "drafted", "call", "waiting", "snoozed", "capped", "stopped", "bounced", "replied", "ignored")
 HEADINGS = {
     "due": "Due now (not yet written)",
     "drafted": "Drafts ready to review and send",
+    "call": "Call them instead (they prefer the phone)",
     "waiting": "Waiting",
     "snoozed": "Snoozed",
     "capped": "Reached the cap (no more follow-ups)",
@@ -57,7 +58,7 @@ def _next(thread: Mapping[str, Any]) -> str:
     state = thread["state"]
     if state == "drafted":
         return f"follow-up {thread['next_attempt']} in Drafts"
-    if state in ("waiting", "due") and thread.get("not_before"):
+    if state in ("waiting", "due", "snoozed", "call") and thread.get("not_before"):
         return str(thread["not_before"])[:16].replace("T", " ")
     return "-"
 

@@ -18,9 +18,9 @@ import json
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
@@ -36,8 +36,8 @@ from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pa
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
-from mail_followup.threads import Thread, TrackingRules, build_threads
-from mail_followup.timing import Calendar
+from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific
+from mail_followup.timing import Calendar, Region, recipient_regions
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,11 @@ def _unchanged(account: Account, store: Store, now: datetime) -> list[dict[str, 
         return None
     reports = store.reports(account.name)
     for report in reports:
-        if report["state"] == "due":
+        state, moment = report["state"], report["not_before"]
+        if state == "due" or (state in ("waiting", "snoozed") and not moment):
             return None
-        if report["state"] == "waiting" and (not report["not_before"]
-                                             or datetime.fromisoformat(str(report["not_before"])) <= now):
+        # A capped thread has a moment only while its unread message might make it another scenario.
+        if state in ("waiting", "snoozed", "capped") and moment and datetime.fromisoformat(str(moment)) <= now:
             return None
     return reports
 
@@ -186,8 +187,9 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
             for thread in threads:
                 if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
                     drafted = store.all_drafts(account.name).get(thread.key, {})
-                    decision = decide(thread, settings, calendar_for(settings), now, drafted=drafted.keys(),
-                                      stoplist=store.stoplist(account.name))
+                    decision = decide(thread, settings, Calendars(settings, account.addresses).for_thread(thread),
+                                      now, drafted=drafted.keys(), stoplist=store.stoplist(account.name),
+                                      snoozed=store.snoozed(account.name), own=account.addresses)
                     if not in_lookback(thread, settings, now):
                         decision = _with(decision, "ignored", f"your last message is older than lookback_days "
                                          f"({settings.lookback_days}): it is not followed up")
@@ -220,13 +222,74 @@ def stop(config: Config, target: str, now: datetime) -> list[str]:
         return [f"account {account.name}: never follow up with {address}" for account in config.accounts]
 
 
-def calendar_for(settings: Settings) -> Calendar:
-    import holidays
+def snooze(config: Config, message_id: str, until: date, now: datetime) -> str | None:
+    """No follow-up in the thread holding ``message_id`` before ``until``; None when no thread holds it."""
+    found = explain(config, message_id.strip(), now)
+    if found is None:
+        return None
+    account, thread, _ = found
+    with Store(config.state_dir) as store:
+        store.snooze(account.name, thread.key, until)
+        store.forget_decisions(account.name)
+    if until <= now.astimezone(account.settings.tz).date():
+        return f"account {account.name}: {thread.key} (\"{thread.subject}\") is no longer snoozed"
+    return (f"account {account.name}: no follow-up in {thread.key} (\"{thread.subject}\") "
+            f"before {until.isoformat()}")
 
-    days: Any = frozenset()
-    if settings.country:
-        days = holidays.country_holidays(settings.country, subdiv=settings.subdivision)
-    return Calendar(tz=settings.tz, windows=settings.windows, holidays=days)
+
+class Calendars:
+    """The calendar each thread is timed by: its recipients' holidays where known, else the account's (R7).
+
+    The holiday tables are built once per country and pass.
+    """
+
+    def __init__(self, settings: Settings, own: Collection[str]) -> None:
+        import holidays
+
+        self.settings = settings
+        self.own = set(own)
+        self._supported = holidays.list_supported_countries()
+        self._tables: dict[str, Any] = {}
+        self._cache: dict[tuple[str, ...], Calendar] = {}
+        rules = settings.calendar
+        self._forbidden = frozenset(
+            ({5, 6} if rules.avoid_weekends else set()) | ({0} if rules.avoid_mondays else set())
+            | ({4} if rules.avoid_fridays else set()))
+        self._vacation = rules.vacation_days()
+        account = ((Region(settings.country, settings.subdivision, "the account's country"),)
+                   if settings.country else ())
+        self.account = self._calendar(account)
+
+    def for_thread(self, thread: Thread) -> Calendar:
+        if not self.settings.calendar.recipient_holidays:
+            return self.account
+        people = [a.address for a in thread.original.recipients if a.address not in self.own]
+        contacts = {}
+        for address in people:
+            found = most_specific(address, self.settings.contacts)
+            if found is not None and found[1].country:
+                contacts[address] = (found[1].country, found[1].subdivision, found[0])
+        regions = recipient_regions(people, contacts, self._supported)
+        if not regions:
+            return self.account
+        return replace(self._calendar(regions), regions=regions)  # the same days; this thread's reasons
+
+    def _calendar(self, regions: tuple[Region, ...]) -> Calendar:
+        key = tuple(r.code for r in regions)
+        if key not in self._cache:
+            import holidays
+
+            for r in regions:
+                if r.code not in self._tables:
+                    self._tables[r.code] = holidays.country_holidays(r.country, subdiv=r.subdivision)
+            rules = self.settings.calendar
+            self._cache[key] = Calendar(
+                tz=self.settings.tz, windows=self.settings.windows,
+                holidays=tuple((r.code, self._tables[r.code]) for r in regions),
+                forbidden_weekdays=self._forbidden, avoid_holidays=rules.avoid_holidays,
+                avoid_days_around_holidays=rules.avoid_days_around_holidays, vacation=self._vacation,
+                regions=regions)
+        return self._cache[key]
 
 
 def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult) -> None:
@@ -270,10 +333,12 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         threads = build_threads(mails, account.addresses, verdicts, rules)
     stoplist = store.stoplist(account.name)
     ledger = store.all_drafts(account.name)
-    cal = calendar_for(settings)
+    calendars = Calendars(settings, account.addresses)
+    snoozed = store.snoozed(account.name)
 
     def decision_for(thread: Thread) -> Decision:
-        return decide(thread, settings, cal, now, drafted=ledger.get(thread.key, {}).keys(), stoplist=stoplist)
+        return decide(thread, settings, calendars.for_thread(thread), now, drafted=ledger.get(thread.key, {}).keys(),
+                      stoplist=stoplist, snoozed=snoozed, own=account.addresses)
 
     decided = {t.key: (t, decision_for(t)) for t in threads if in_lookback(t, settings, now)}
     replies = answers_by_sender(mails)

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """
         ALTER TABLE passes ADD COLUMN decided_at TEXT;
         ALTER TABLE passes ADD COLUMN fingerprint TEXT;
+        """,
+    ),
+    (
+        "snoozed threads; read your messages and their answers again for the scenario and their dates",
+        # Verdicts written before the scenario rules (R10) and promised dates (R6) lack what those
+        # need; without them a message counts as unread, and is read again when a decision needs it.
+        """
+        CREATE TABLE snoozes (
+            account TEXT NOT NULL, thread TEXT NOT NULL, until TEXT NOT NULL, added_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%'
+            OR verdict LIKE '{"kind": "human"%';
         """,
     ),
 )
@@ -235,6 +247,15 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO stoplist VALUES (?,?,?,?,?)",
                        (account, address.lower(), reason, message_id, _now()))
+
+    def snoozed(self, account: str) -> dict[str, date]:
+        rows = self.db.execute("SELECT thread, until FROM snoozes WHERE account=?", (account,))
+        return {r[0]: date.fromisoformat(r[1]) for r in rows}
+
+    def snooze(self, account: str, thread: str, until: date) -> None:
+        """No follow-up in ``thread`` before ``until``; a later call replaces the date."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO snoozes VALUES (?,?,?,?)", (account, thread, until.isoformat(), _now()))
 
     # --- the drafts ledger ----------------------------------------------------------
 

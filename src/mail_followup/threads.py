@@ -11,10 +11,12 @@ from someone the user wrote to or from their company's domain.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TypeVar
 
 from mail_followup.classify import Verdict, all_phrases, header_kind
 from mail_followup.headers import Mail
@@ -27,6 +29,7 @@ _PREFIX = re.compile(
 _NOREPLY = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?|notifications?)([+\-_.@]|$)", re.I
 )
+T = TypeVar("T")
 BOUNCE_WINDOW = timedelta(days=7)  # a bounce that names no message belongs to mail sent shortly before it
 
 # Domains shared by unrelated people: an answer from the same domain proves nothing there.
@@ -61,13 +64,30 @@ class TrackingRules:
         """The follow-up rule the config sets for any of ``addresses``: (rule, pattern); "never" wins."""
         found = []
         for address in addresses:
-            domain = address.rpartition("@")[2]
             for pattern, rule in self.contacts.items():
-                p = pattern.lower()
-                if p == address or (p.startswith("@") and (domain == p[1:] or domain.endswith("." + p[1:]))):
+                if address_matches(address, pattern):
                     found.append((rule, pattern))
         found.sort(key=lambda item: item[0] != "never")
         return found[0] if found else None
+
+
+def address_matches(address: str, pattern: str) -> bool:
+    """``kim@example.com`` exactly, ``@example.com`` and its subdomains, or a glob (``hr@*``)."""
+    address, pattern = address.lower(), pattern.lower()
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(address, pattern)
+    if pattern.startswith("@"):
+        domain = address.rpartition("@")[2]
+        return domain == pattern[1:] or domain.endswith("." + pattern[1:])
+    return address == pattern
+
+
+def most_specific(address: str, patterns: Mapping[str, T]) -> tuple[str, T] | None:
+    """The entry of ``patterns`` (address or @domain keys) that best describes ``address``:
+    the address itself, else the longest matching domain."""
+    hits = [(p, v) for p, v in patterns.items() if address_matches(address, p)]
+    hits.sort(key=lambda item: (not item[0].startswith("@"), len(item[0])), reverse=True)
+    return hits[0] if hits else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +98,9 @@ class Thread:
     ``waiting_on`` holds the user's messages since the last human answer (the
     original of this round first, then the follow-ups already sent); it is
     empty when someone else spoke last (``answer``). ``ignored`` says why the
-    thread expects no answer, if it does not.
+    thread expects no answer, if it does not; a closing note is only a
+    hint (``closing``), because a thank-you after an interview or a date
+    they named still waits for their news.
     """
 
     key: str
@@ -92,6 +114,10 @@ class Thread:
     auto_replies: tuple[Mail, ...] = ()  # automatic replies since the round began
     return_date: date | None = None  # the latest return date an out-of-office named
     forced: str | None = None  # why it is tracked whatever the heuristics say
+    own_text: str | None = None  # the start of the round's original as written (None: not read yet)
+    their_last: Mail | None = None  # their last answer before this round (where a promised date is read)
+    promised: tuple[date, str] | None = None  # the day they said they would come back by, and their words
+    closing: str | None = None  # why the round's original reads as a closing note (the policy weighs it)
 
     @property
     def last_user(self) -> Mail:
@@ -183,9 +209,21 @@ def _thread(members: tuple[Mail, ...], own: set[str], verdicts: Mapping[str, Ver
     bounces = [m for m in later if kinds[m.message_id] == "bounce"]
     autos = tuple(m for m in later if kinds[m.message_id] == "auto")
     returns = [v.return_date for m in autos if (v := verdicts.get(m.message_id)) and v.return_date]
+    their_last = humans[round_start - 1] if round_start else None
     forced, ignored = _tracking(waiting[0], own, verdicts, rules)
+    own_verdict = verdicts.get(waiting[0].message_id)
+    closing = own_verdict.reason if own_verdict is not None and own_verdict.kind == "closing" else None
     return Thread(key, members, sent[0], waiting, None, ignored, bounce=bounces[0] if bounces else None,
-                  auto_replies=autos, return_date=max(returns) if returns else None, forced=forced)
+                  auto_replies=autos, return_date=max(returns) if returns else None, forced=forced,
+                  own_text=own_verdict.excerpt if own_verdict else None, their_last=their_last,
+                  promised=_promise(their_last, verdicts), closing=closing)
+
+
+def _promise(mail: Mail | None, verdicts: Mapping[str, Verdict]) -> tuple[date, str] | None:
+    verdict = verdicts.get(mail.message_id) if mail is not None else None
+    if verdict is None or verdict.promise_day is None:
+        return None
+    return verdict.promise_day, verdict.promise_phrase or ""
 
 
 def _tracking(original: Mail, own: set[str], verdicts: Mapping[str, Verdict], rules: TrackingRules) -> tuple[str | None, str | None]:
@@ -210,9 +248,6 @@ def _tracking(original: Mail, own: set[str], verdicts: Mapping[str, Verdict], ru
         return None, "sent only to no-reply addresses"
     if _is_calendar_answer(original):
         return None, "a calendar answer (accepted, declined)"
-    verdict = verdicts.get(original.message_id)
-    if verdict is not None and verdict.kind == "closing":
-        return None, verdict.reason
     return None, None
 
 
