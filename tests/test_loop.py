@@ -58,7 +58,7 @@ def test_one_correct_draft_and_never_a_second(configured, tmp_path: Path, capsys
     # Neither does a pass with the local state gone: the Drafts folder itself is searched.
     shutil.rmtree(tmp_path / "state")
     code, report = scan_json(config, WEDNESDAY, capsys)
-    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "drafted"
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "drafted", report["errors"]
     assert by_subject(report)["Coffee next week?"]["draft_message_id"] == coffee["draft_message_id"]
     assert [d[2] for d in account.messages("Drafts")] == [raw]
 

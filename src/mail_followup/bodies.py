@@ -20,20 +20,29 @@ _TAG = re.compile(r"<[^>]*>")
 
 def plain_text(raw: bytes) -> str:
     """Return the message's text; an empty string when it has none or cannot be parsed."""
+    return read_body(raw)[0]
+
+
+def read_body(raw: bytes) -> tuple[str, str | None]:
+    """The message's text (from its HTML when it has no text part), and its HTML when it has some.
+
+    The HTML is returned as received: whoever shows it must sanitize it.
+    """
     import mailparser  # heavy: only a pass that composes needs it
 
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # a broken message is reported by the caller, never fatal
         log.warning("cannot parse a message body (%s); quoting nothing", type(exc).__name__)
-        return ""
+        return "", None
+    markup = "\n".join(parsed.text_html) if parsed.text_html else None
     if parsed.text_plain:
         text = "\n".join(parsed.text_plain)
-    elif parsed.text_html:
-        text = html_to_text("\n".join(parsed.text_html))
+    elif markup:
+        text = html_to_text(markup)
     else:
-        return ""
-    return _normalise(text)
+        return "", None
+    return _normalise(text), markup
 
 
 def html_to_text(markup: str) -> str:

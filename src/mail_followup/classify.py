@@ -21,6 +21,7 @@ import yaml
 
 from mail_followup.deadlines import promised_date
 from mail_followup.headers import Mail
+from mail_followup.language import detect_language
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
@@ -153,9 +154,10 @@ def classify_sent(raw: bytes | None) -> Verdict:
     text = new_text(_text(message)) if message is not None else ""
     reason = closing_note(text)
     excerpt = " ".join(text.split())[:EXCERPT_CHARS]
+    language = detect_language(text) if text else None
     if reason:
-        return Verdict("closing", reason, excerpt=excerpt)
-    return Verdict("open", "expects an answer", excerpt=excerpt)
+        return Verdict("closing", reason, language=language, excerpt=excerpt)
+    return Verdict("open", "expects an answer", language=language, excerpt=excerpt)
 
 
 def closing_note(text: str) -> str | None:

@@ -179,6 +179,10 @@ class Settings(Strict):
     calendar: CalendarRules = CalendarRules()
     sender_name: str | None = None
     signature: str | None = None
+    on_dismiss: Literal["stop", "skip"] = Field(
+        default="stop", description="A draft deleted unsent: stop this thread, or skip to the next attempt.")
+    templates_dir: str | None = Field(
+        default=None, description="Your own templates: <language>/<kind>-<n>.j2, replacing the built-in ones.")
     bulk_recipients: int = Field(default=10, ge=1)
     same_domain_answers: bool = True
     contacts: dict[str, Contact] = {}
@@ -424,6 +428,13 @@ def parse_config(text: str, path: Path) -> Config:
             at: KeyPath = ("accounts", i) + loc if loc[0] in model.accounts[i].model_fields_set else ("defaults",) + loc
             problems.append(f"{path}:{_line_for(at, lines)}: {_dotted(at)}: the scenario {name!r} is neither "
                             f"built in nor defined under policies")
+    for folder in sorted({a.settings.templates_dir for a in resolved if a.settings.templates_dir}):
+        from mail_followup.templates import load_templates
+
+        try:
+            load_templates(folder)
+        except ValueError as exc:
+            problems.extend(str(exc).split("\n"))
     names = [a.name for a in model.accounts]
     for i, name in enumerate(names):
         if names.index(name) != i:

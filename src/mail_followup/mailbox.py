@@ -352,16 +352,49 @@ class Mailbox:
 
     # --- drafts -------------------------------------------------------------------------
 
-    def drafts_by_thread(self, folder: str) -> dict[tuple[str, int], FoundDraft]:
-        """Every draft in ``folder`` that this product wrote, by (thread key, attempt): searched on the server."""
+    def drafts_by_thread(self, folder: str) -> dict[tuple[str, int], list[FoundDraft]]:
+        """Every draft in ``folder`` that carries this product's marker, by (thread key, attempt), oldest
+        first: searched on the server. An edited copy a client saved keeps the marker, so one attempt may
+        have several."""
         self.examine(folder)
         uids = self.client.search(["HEADER", "X-Mail-Followup-For", ""])
-        found: dict[tuple[str, int], FoundDraft] = {}
+        found: dict[tuple[str, int], list[FoundDraft]] = {}
         for mail in self._fetch_headers(folder, sorted(uids)):
             if mail.followup_for and mail.followup_attempt is not None:
-                found.setdefault((mail.followup_for, mail.followup_attempt),
-                                 FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
+                found.setdefault((mail.followup_for, mail.followup_attempt), []).append(
+                    FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
         return found
+
+    def folder_status(self, folder: str) -> str:
+        """UIDVALIDITY, UIDNEXT and MESSAGES of ``folder``, one STATUS: any deletion, edit or new draft
+        changes it."""
+        if self._selected == folder:  # STATUS on the selected folder is discouraged (RFC 3501 6.3.10):
+            found = self.client.select_folder(folder, readonly=True)  # a fresh EXAMINE says the same
+            found[b"MESSAGES"] = found.get(b"EXISTS", "?")
+        else:
+            found = self.client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+        return ":".join(str(found.get(k, "?")) for k in (b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"))
+
+    def withdraw_draft(self, folder: str, uid: int) -> bool:
+        """Remove one message this product wrote and nobody edited (the caller proved both).
+
+        Only that UID is ever expunged: with UIDPLUS by UID EXPUNGE; without
+        it the message is only flagged \\Deleted, because a plain EXPUNGE
+        would also remove whatever else the user had flagged. Return whether
+        it is gone (False: flagged, for the user's client to expunge).
+        """
+        self.client.select_folder(folder, readonly=False)
+        self._selected = None
+        try:
+            self.client.add_flags([uid], [b"\\Deleted"], silent=True)
+            if "UIDPLUS" not in self.capabilities:
+                return False
+            self.client.uid_expunge([uid])
+            return True
+        finally:
+            # Back to read-only at once: no later CLOSE may ever expunge what the user flagged.
+            self.client.select_folder(folder, readonly=True)
+            self._selected = folder
 
     def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:
         """APPEND with \\Draft and \\Seen; return the new UID when the server says it (UIDPLUS)."""

@@ -42,19 +42,22 @@ def decide(
     stoplist: Mapping[str, str] | None = None,
     snoozed: Mapping[str, date] | None = None,
     own: Collection[str] = (),
+    dismissed: Mapping[int, datetime] | None = None,
 ) -> Decision:
     """Decide the state of ``thread`` at ``now``.
 
     ``drafted`` holds the attempt numbers whose draft is known to be in
     Drafts; ``stoplist`` the contacts (addresses) and threads (keys) never
     to follow up, and why; ``snoozed`` the threads the user put off, until
-    when; ``own`` the user's addresses. While the user's message is unread
+    when; ``own`` the user's addresses; ``dismissed`` the attempts whose
+    draft the user deleted without sending, and when that was seen. While the user's message is unread
     and its body could still change the scenario, every scenario it could
     be is decided and the earliest moment counts: the body is then read in
     time, and nothing is written before it is.
     """
     match = match_scenario(thread, settings, own)
-    chosen = _decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {}, match.scenario, match.why)
+    chosen = _decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {}, dismissed or {},
+                     match.scenario, match.why)
     if not match.could_be or chosen.state not in ("waiting", "due", "capped", "call", "snoozed"):
         return chosen
     seen = [settings.policy(match.scenario)]  # scenarios with the same policy decide the same
@@ -62,8 +65,8 @@ def decide(
     for other in match.could_be:
         if (policy := settings.policy(other)) not in seen:
             seen.append(policy)
-            alternatives.append(_decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {}, other,
-                                        "your message could still turn out to be this"))
+            alternatives.append(_decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {},
+                                        dismissed or {}, other, "your message could still turn out to be this"))
     maybe = ", ".join(match.could_be)
     due = sorted((a for a in alternatives if a.state == "due"), key=lambda a: a.not_before or now)
     if due and chosen.state != "due":
@@ -82,12 +85,18 @@ def decide(
 
 def _decide(
     thread: Thread, settings: Settings, cal: Calendar, now: datetime, drafted: Container[int],
-    stoplist: Mapping[str, str], snoozed: Mapping[str, date], scenario: str, why: str,
+    stoplist: Mapping[str, str], snoozed: Mapping[str, date], dismissed: Mapping[int, datetime], scenario: str,
+    why: str,
 ) -> Decision:
     policy = settings.policy(scenario)
     rules = settings.calendar
     sent = thread.followups_sent
     attempt = sent + 1
+    skipped: list[tuple[int, datetime]] = []
+    if settings.on_dismiss == "skip":  # a deleted draft counts as that attempt, made when it was seen gone
+        while attempt in dismissed:
+            skipped.append((attempt, dismissed[attempt]))
+            attempt += 1
     kind = "last" if attempt == policy.max_followups and policy.max_followups >= 2 else ("first" if attempt == 1 else "later")
     reasons = [f"scenario {scenario}, because {why}: {policy.describe()}"]
 
@@ -129,8 +138,17 @@ def _decide(
         f"your last message on {_day(last, cal)} at {last:%H:%M}; "
         f"{sent} follow-up(s) sent since the original of {_day(thread.original.date, cal)}; no answer yet"
     )
-    if sent >= policy.max_followups:
-        reasons.append(f"cap reached: {sent} of {policy.max_followups} follow-up(s) sent")
+    if attempt in dismissed:  # on_dismiss: stop
+        reasons.append(f"you deleted the draft for follow-up {attempt} without sending it (seen "
+                       f"{_day(dismissed[attempt], cal)}): no more follow-ups here (on_dismiss: stop)")
+        return done("stopped")
+    for number, when in skipped:
+        reasons.append(f"you deleted the draft for follow-up {number} without sending it (seen {_day(when, cal)}): "
+                       f"it counts as made (on_dismiss: skip)")
+        last = max(last, when.astimezone(cal.tz))
+    if attempt > policy.max_followups:
+        reasons.append(f"cap reached: {attempt - 1} of {policy.max_followups} follow-up(s) sent or skipped"
+                       if skipped else f"cap reached: {sent} of {policy.max_followups} follow-up(s) sent")
         return done("capped")
     if attempt in drafted:
         reasons.append(f"the draft for follow-up {attempt} is in Drafts")
@@ -170,11 +188,11 @@ def _decide(
         reasons.append(f"your last message went out in the {'morning' if afternoon else 'afternoon'}: "
                        f"this one prefers the {'afternoon' if afternoon else 'morning'}")
     try:
-        moment, skipped = first_allowed_moment(cal, earliest, now, avoid, afternoon)
+        moment, passed_over = first_allowed_moment(cal, earliest, now, avoid, afternoon)
     except ValueError as exc:
         reasons.append(str(exc))
         return done("waiting")
-    reasons.extend(f"skipped: {why}" for why in skipped)
+    reasons.extend(f"skipped: {why}" for why in passed_over)
     reasons.append(f"first allowed moment: {moment.isoformat()} ({WEEKDAY_NAMES[moment.weekday()]})")
     phone = _prefers_phone(thread, settings)
     if phone:

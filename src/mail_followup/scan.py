@@ -26,10 +26,11 @@ from typing import Any
 from imapclient.exceptions import IMAPClientError
 
 from mail_followup import bodies, credentials
-from mail_followup.compose import Sender, as_bytes, compose
+from mail_followup.compose import Quoted, Sender, as_bytes, compose, is_unedited
 from mail_followup.config import Account, Config, Settings
 from mail_followup.errors import MailFollowupError
-from mail_followup.language import texts
+from mail_followup.language import choose_language
+from mail_followup.templates import load_templates
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
@@ -186,10 +187,11 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
             threads = build_threads(mails, account.addresses, store.verdicts(account.name), tracking_rules(settings))
             for thread in threads:
                 if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
-                    drafted = store.all_drafts(account.name).get(thread.key, {})
+                    drafted, dismissed = ledger_facts(store.all_drafts(account.name).get(thread.key, {}))
                     decision = decide(thread, settings, Calendars(settings, account.addresses).for_thread(thread),
-                                      now, drafted=drafted.keys(), stoplist=store.stoplist(account.name),
-                                      snoozed=store.snoozed(account.name), own=account.addresses)
+                                      now, drafted=drafted, stoplist=store.stoplist(account.name),
+                                      snoozed=store.snoozed(account.name), own=account.addresses,
+                                      dismissed=dismissed)
                     if not in_lookback(thread, settings, now):
                         decision = _with(decision, "ignored", f"your last message is older than lookback_days "
                                          f"({settings.lookback_days}): it is not followed up")
@@ -311,6 +313,12 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
             if fresh is not None and cursor is None and not synced.reset else None
         del synced
     if not changed and not dry_run:
+        # A draft deleted, edited or sent changes the Drafts folder only, which is not scanned: look at it.
+        outstanding = [r for records in store.all_drafts(account.name).values() for r in records.values()
+                       if r.state in OUTSTANDING]
+        changed = any(r.state == "missing" for r in outstanding) or bool(outstanding) and (
+            mailbox.folder_status(folders.drafts) != store.drafts_folder_status(account.name))
+    if not changed and not dry_run:
         reports = _unchanged(account, store, now)
         if reports is not None:
             log.info("%s: nothing new, and no thread reached its next moment", account.name)
@@ -337,10 +345,19 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     snoozed = store.snoozed(account.name)
 
     def decision_for(thread: Thread) -> Decision:
-        return decide(thread, settings, calendars.for_thread(thread), now, drafted=ledger.get(thread.key, {}).keys(),
-                      stoplist=stoplist, snoozed=snoozed, own=account.addresses)
+        drafted, dismissed = ledger_facts(ledger.get(thread.key, {}))
+        return decide(thread, settings, calendars.for_thread(thread), now, drafted=drafted, stoplist=stoplist,
+                      snoozed=snoozed, own=account.addresses, dismissed=dismissed)
 
     decided = {t.key: (t, decision_for(t)) for t in threads if in_lookback(t, settings, now)}
+    if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
+        notes = _follow_drafts(account, mailbox, store, folders, decided, ledger, now)
+        if notes:  # what happened to the drafts changes those threads' decisions
+            ledger = store.all_drafts(account.name)
+            for key, lines in notes.items():
+                thread = decided[key][0]
+                decision = decision_for(thread)
+                decided[key] = (thread, replace(decision, reasons=decision.reasons + tuple(lines)))
     replies = answers_by_sender(mails)
     queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
     limit, written = settings.max_drafts_per_pass, 0
@@ -376,6 +393,88 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     for thread, decision in decided.values():
         result.threads.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
     result.threads.sort(key=report_order)
+    if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
+        store.save_drafts_folder_status(account.name, mailbox.folder_status(folders.drafts))
+
+
+OUTSTANDING = ("written", "missing")  # drafts whose fate the next pass must look at
+
+
+def ledger_facts(records: dict[int, DraftRecord]) -> tuple[set[int], dict[int, datetime]]:
+    """(the attempts whose draft is in Drafts as far as we know, the attempts whose draft was dismissed)."""
+    drafted = {a for a, r in records.items() if r.state in OUTSTANDING}
+    dismissed = {a: datetime.fromisoformat(r.changed_at) for a, r in records.items()
+                 if r.state == "dismissed" and r.changed_at}
+    return drafted, dismissed
+
+
+def _follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap,
+                   decided: dict[str, tuple[Thread, Decision]], ledger: dict[str, dict[int, DraftRecord]],
+                   now: datetime) -> dict[str, list[str]]:
+    """What became of the drafts written earlier, and what follows (issue 5's lifecycle).
+
+    - The thread got an answer, a stop request or a bounce: the draft, if
+      nobody edited it (``is_unedited``), is withdrawn (DOMAIN.md R12).
+    - The draft is gone and the follow-up was not sent: the user deleted it.
+      One pass may see the draft gone before the sent copy arrives, so it is
+      only ``missing`` at first; still gone and unsent at a later pass, it
+      is ``dismissed`` (``on_dismiss`` says what that means).
+    - It is back (a client re-saved it): ``written`` again.
+
+    Return the notes to add to each thread whose drafts changed.
+    """
+    found = mailbox.drafts_by_thread(folders.drafts)
+    notes: dict[str, list[str]] = {}
+    for key, records in ledger.items():
+        if key not in decided:
+            continue
+        thread, decision = decided[key]
+        for attempt, record in sorted(records.items()):
+            if record.state not in OUTSTANDING or attempt <= thread.followups_sent:
+                continue  # sent (it is in the thread now), or settled earlier
+            copies = found.get((key, attempt), [])
+            if decision.state in ("replied", "stopped", "bounced"):
+                notes[key] = notes.get(key, []) + _withdraw(account, mailbox, store, folders, record, copies, now)
+            elif not copies and record.state == "written":
+                store.mark_draft(account.name, key, attempt, "missing", now)
+                notes.setdefault(key, []).append(
+                    f"the draft for follow-up {attempt} is no longer in {folders.drafts} and was not sent; "
+                    f"still gone at the next pass, it counts as dismissed")
+            elif not copies:
+                store.mark_draft(account.name, key, attempt, "dismissed", now)
+                notes.setdefault(key, []).append(f"the draft for follow-up {attempt} was deleted without sending")
+                log.info("%s: %s: the draft for follow-up %d was deleted unsent", account.name, key, attempt)
+            elif record.state == "missing":
+                store.mark_draft(account.name, key, attempt, "written", now)
+                notes.setdefault(key, []).append(f"the draft for follow-up {attempt} is back in {folders.drafts}")
+    return notes
+
+
+def _withdraw(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, record: DraftRecord,
+              copies: list[FoundDraft], now: datetime) -> list[str]:
+    """Withdraw the unedited draft of a thread that no longer needs it; never touch an edited one."""
+    attempt = record.attempt
+    if not copies:
+        store.mark_draft(account.name, record.thread, attempt, "withdrawn", now)
+        return [f"the draft for follow-up {attempt} is no longer needed, and it is gone already"]
+    raws = mailbox.fetch_bodies(folders.drafts, [c.uid for c in copies], limit=None)
+    notes, edited = [], 0
+    for copy in copies:
+        raw = raws.get(copy.uid)
+        if raw is None:
+            continue  # gone meanwhile
+        if copy.message_id != record.message_id or not is_unedited(raw):
+            edited += 1
+            notes.append(f"the draft for follow-up {attempt} (UID {copy.uid}) was edited: it stays for you to decide")
+            continue
+        gone = mailbox.withdraw_draft(folders.drafts, copy.uid)
+        log.info("%s: withdrew the draft for follow-up %d of %s from %s", account.name, attempt, record.thread,
+                 folders.drafts)
+        notes.append(f"withdrew the unedited draft for follow-up {attempt} from {folders.drafts}"
+                     + ("" if gone else " (flagged deleted: the server cannot expunge one message alone)"))
+    if not edited:
+        store.mark_draft(account.name, record.thread, attempt, "withdrawn", now)
+    return notes
 
 
 def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[Needed]) -> dict[str, Verdict]:
@@ -425,12 +524,12 @@ def _write_batch(
         log.error("%s", message)
         return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
     return [(thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
-                            existing.get((thread.key, decision.next_attempt)), quoted))
+                            next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted))
             for thread, decision in ready]
 
 
-def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], str]:
-    """The text of every message the drafts quote, fetched one command per folder."""
+def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], Quoted]:
+    """The text (and HTML) of every message the drafts quote, fetched one command per folder."""
     wanted: dict[str, set[int]] = {}
     for thread in threads:
         for mail in (thread.last_user, thread.original):
@@ -438,14 +537,14 @@ def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, i
     found = {}
     for folder, uids in wanted.items():
         for uid, raw in mailbox.fetch_bodies(folder, sorted(uids), limit=None).items():
-            found[(folder, uid)] = bodies.plain_text(raw)
+            found[(folder, uid)] = Quoted(*bodies.read_body(raw))
     return found
 
 
 def _write(
     account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, thread: Thread, decision: Decision,
     now: datetime, dry_run: bool, result: AccountResult, existing: FoundDraft | None,
-    quoted: dict[tuple[str, int], str],
+    quoted: dict[tuple[str, int], Quoted],
 ) -> Decision:
     """Carry out one due decision; return the decision as it stands afterwards."""
     attempt = decision.next_attempt
@@ -458,11 +557,13 @@ def _write(
         if dry_run:
             return _with(decision, "due", "dry run: nothing written")
         msg = compose(
-            thread, decision, texts(account.settings.language), account.addresses, now.astimezone(account.settings.tz),
-            latest_text=_text_of(quoted, thread.last_user),
-            original_text=(_text_of(quoted, thread.original)
-                           if thread.original.message_id != thread.last_user.message_id else None),
+            thread, decision, account.addresses, now.astimezone(account.settings.tz),
+            latest=_text_of(quoted, thread.last_user),
+            original=(_text_of(quoted, thread.original)
+                      if thread.original.message_id != thread.last_user.message_id else None),
             sender=Sender(account.settings.sender_name, account.settings.signature),
+            language=choose_language(thread.language, account.settings.language),
+            templates=load_templates(account.settings.templates_dir),
         )
         uid = mailbox.append_draft(folders.drafts, as_bytes(msg), now)
         store.record_draft(account.name, DraftRecord(thread.key, attempt, str(msg["Message-ID"]), folders.drafts, uid))
@@ -480,7 +581,7 @@ def _write(
     return _with(decision, "due", "writing the draft failed; the next pass tries again")
 
 
-def _text_of(quoted: dict[tuple[str, int], str], mail: Mail) -> str:
+def _text_of(quoted: dict[tuple[str, int], Quoted], mail: Mail) -> Quoted:
     text = quoted.get((mail.folder, mail.uid))
     if text is None:
         raise ValueError(f"message UID {mail.uid} in {mail.folder!r} vanished before it could be quoted")
@@ -505,7 +606,7 @@ def report(account: Account, thread: Thread, decision: Decision, draft: DraftRec
         "subject": thread.subject,
         "to": [a.address for a in thread.original.recipients if a.address not in account.addresses],
         "policy": decision.scenario,
-        "language": account.settings.language,
+        "language": choose_language(thread.language, account.settings.language),
         "state": decision.state,
         "followups_sent": thread.followups_sent,
         "next_attempt": decision.next_attempt,

@@ -98,6 +98,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             OR verdict LIKE '{"kind": "human"%';
         """,
     ),
+    (
+        "what became of each draft: written, missing from Drafts, dismissed (deleted unsent), withdrawn",
+        """
+        ALTER TABLE drafts ADD COLUMN state TEXT NOT NULL DEFAULT 'written';
+        ALTER TABLE drafts ADD COLUMN changed_at TEXT;
+        CREATE TABLE drafts_folder (account TEXT PRIMARY KEY, status TEXT NOT NULL);
+        """,
+    ),
 )
 
 
@@ -116,6 +124,8 @@ class DraftRecord:
     message_id: str
     folder: str
     uid: int | None
+    state: str = "written"  # written | missing | dismissed | withdrawn
+    changed_at: str | None = None
 
 
 class Store:
@@ -262,7 +272,8 @@ class Store:
     def all_drafts(self, account: str) -> dict[str, dict[int, DraftRecord]]:
         """The whole ledger of an account: thread -> attempt -> record."""
         found: dict[str, dict[int, DraftRecord]] = {}
-        rows = self.db.execute("SELECT thread, attempt, message_id, folder, uid FROM drafts WHERE account=?", (account,))
+        rows = self.db.execute("SELECT thread, attempt, message_id, folder, uid, state, changed_at FROM drafts "
+                               "WHERE account=?", (account,))
         for row in rows:
             found.setdefault(row[0], {})[row[1]] = DraftRecord(*row)
         return found
@@ -270,9 +281,25 @@ class Store:
     def record_draft(self, account: str, record: DraftRecord) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO drafts VALUES (?,?,?,?,?,?,?)",
-                (account, record.thread, record.attempt, record.message_id, record.folder, record.uid, _now()),
+                "INSERT OR REPLACE INTO drafts VALUES (?,?,?,?,?,?,?,?,?)",
+                (account, record.thread, record.attempt, record.message_id, record.folder, record.uid, _now(),
+                 record.state, record.changed_at),
             )
+
+    def drafts_folder_status(self, account: str) -> str | None:
+        """How the Drafts folder looked at the end of the last pass (UIDVALIDITY, UIDNEXT, MESSAGES)."""
+        row = self.db.execute("SELECT status FROM drafts_folder WHERE account=?", (account,)).fetchone()
+        return row[0] if row else None
+
+    def save_drafts_folder_status(self, account: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO drafts_folder VALUES (?,?)", (account, status))
+
+    def mark_draft(self, account: str, thread: str, attempt: int, state: str, when: datetime) -> None:
+        """What became of a draft the ledger holds (see ``DraftRecord.state``)."""
+        with self.transaction() as db:
+            db.execute("UPDATE drafts SET state=?, changed_at=? WHERE account=? AND thread=? AND attempt=?",
+                       (state, when.isoformat(timespec="seconds"), account, thread, attempt))
 
     # --- decisions, for status and explain ---------------------------------------------
 

@@ -118,6 +118,7 @@ class Thread:
     their_last: Mail | None = None  # their last answer before this round (where a promised date is read)
     promised: tuple[date, str] | None = None  # the day they said they would come back by, and their words
     closing: str | None = None  # why the round's original reads as a closing note (the policy weighs it)
+    language: str | None = None  # the language the user wrote the round's original in, where known
 
     @property
     def last_user(self) -> Mail:
@@ -216,7 +217,8 @@ def _thread(members: tuple[Mail, ...], own: set[str], verdicts: Mapping[str, Ver
     return Thread(key, members, sent[0], waiting, None, ignored, bounce=bounces[0] if bounces else None,
                   auto_replies=autos, return_date=max(returns) if returns else None, forced=forced,
                   own_text=own_verdict.excerpt if own_verdict else None, their_last=their_last,
-                  promised=_promise(their_last, verdicts), closing=closing)
+                  promised=_promise(their_last, verdicts), closing=closing,
+                  language=own_verdict.language if own_verdict else None)
 
 
 def _promise(mail: Mail | None, verdicts: Mapping[str, Verdict]) -> tuple[date, str] | None:
