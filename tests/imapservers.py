@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -316,6 +317,19 @@ service anvil {{
                 self.log_path.unlink(missing_ok=True)
                 continue  # someone took the port between free_port() and bind
             raise RuntimeError(f"Dovecot exited during start-up:\n{logs}")
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop the server and start it again on the same port with the same mailboxes, as an
+        upgrade or a reboot of the mail server would; ``down_seconds`` it is unreachable."""
+        if self._proc is not None:
+            stop_process(self._proc)
+            self._proc = None
+        time.sleep(down_seconds)
+        with open(self._stdout_path, "ab") as out:
+            self._proc = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.config_path)],
+                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        if not wait_for_imap_greeting(self.host, self.port, self._proc, self.start_timeout):
+            raise RuntimeError(f"Dovecot did not come back:\n{self._logs()}")
 
     def _logs(self) -> str:
         return f"{tail(self._stdout_path, 10)}\n--- {self.log_path}:\n{tail(self.log_path)}"

@@ -75,6 +75,9 @@ def test_a_person_writing_about_being_out_of_office_is_a_person() -> None:
         ("Ich bin bis zum 7. Januar nicht im Büro.", "Abwesenheitsnotiz: Kaffee", date(2027, 1, 7), "de"),
         ("Jag är på semester till och med 4 januari.", "Autosvar: Fika", date(2027, 1, 4), "sv"),
         ("Jeg er på ferie til og med 4. januar.", "Fravær: Kaffe", date(2027, 1, 4), "nb"),
+        # dateparser alone reads a Swedish "14 december" as a year far away, and "11.1." as a time of day
+        ("Jag är på semester och tillbaka den 14 december.", "Frånvaro: Fika", date(2026, 12, 14), "sv"),
+        ("Ich bin ab dem 11.1. wieder im Büro.", "Abwesenheitsnotiz: Termin", date(2027, 1, 11), "de"),
         ("Thank you for your message. I will read it later.", "Automatic reply: Coffee", None, None),
     ],
 )

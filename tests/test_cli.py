@@ -91,10 +91,40 @@ def test_the_demo_writes_drafts_for_the_due_threads_only() -> None:
     out = io.StringIO()
     assert run_demo(out) == 0
     text = out.getvalue()
-    assert "2 draft(s) in Drafts:" in text
+    assert "3 draft(s) in Drafts:" in text
     assert "Subject: Re: Coffee next week?" in text and "Subject: Re: Speaking at our meetup" in text
+    # Four languages: a German draft in the Sie form, a Swedish out-of-office, a Norwegian bounce.
+    assert "Subject: Re: Bewerbung als Entwicklerin" in text
+    assert "Sehr geehrter Herr Groß," in text and "Mit freundlichen Grüßen" in text
+    assert "Waiting (2)" in text and "Fika nästa vecka?" in text and "Bounced (1)" in text
     assert "Answered (2)" in text and "Reached the cap (no more follow-ups) (1)" in text
-    assert "Not tracked (expects no answer) (1)" in text and "Waiting (1)" in text
+    assert "Not tracked (expects no answer) (1)" in text
+
+
+def test_the_demo_runs_from_a_fresh_virtual_environment(tmp_path: Path) -> None:
+    """The README's first command: a non-editable install into a new venv ships everything the demo needs.
+
+    The venv borrows the dependencies already installed (no network); the package itself is built and
+    installed from the source tree.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    root = Path(__file__).resolve().parent.parent
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                            "-w", str(tmp_path / "dist"), str(root)], capture_output=True, text=True, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("mail_followup-*.whl")
+    done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    demo = subprocess.run([str(venv / "bin" / "mail-followup"), "demo"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    assert "3 draft(s) in Drafts:" in demo.stdout
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import mail_followup; print(mail_followup.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(venv)), where.stdout  # the installed copy ran, not the source tree
 
 
 def test_the_status_table_lists_calls_and_snoozed_threads_with_their_dates() -> None:
@@ -110,3 +140,14 @@ def test_the_status_table_lists_calls_and_snoozed_threads_with_their_dates() -> 
     text = table([row("call", "Call me"), row("snoozed", "Later")], datetime.fromisoformat("2026-12-09T09:00:00+01:00"))
     assert text.index("Call them instead (they prefer the phone) (1)") < text.index("Snoozed (1)")
     assert text.count("2026-12-22 08:30") == 2
+
+
+def test_doctor_through_the_command_line(configured, capsys, monkeypatch) -> None:
+    account, config = configured
+    assert main(["doctor", "--config", str(config)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no problem found" in out and "Drafts" in out
+    monkeypatch.setenv("MF_TEST_PASSWORD", "wrong-password")
+    assert main(["doctor", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "wrong-password" not in out

@@ -215,3 +215,15 @@ def test_snooze_puts_a_thread_off_until_a_date(configured, capsys) -> None:
     assert [m for m in account.messages("Drafts")] == []
     code, report = scan_json(config, "2026-12-22T09:00:00+01:00", capsys)
     assert by_subject(report)["Quick question"]["state"] == "drafted"
+
+
+def test_calendar_lists_the_next_followups_offline(configured, capsysbinary) -> None:
+    account, config = configured
+    assert main(["scan", "--config", str(config), "--now", MONDAY]) == 0
+    capsysbinary.readouterr()
+    config.write_text(config.read_text().replace(f"port: {account.port}", "port: 1"))  # no network needed
+    assert main(["calendar", "--config", str(config)]) == 0
+    ics = capsysbinary.readouterr().out
+    assert ics.startswith(b"BEGIN:VCALENDAR\r\n") and ics.count(b"BEGIN:VEVENT") == 2
+    assert b"DTSTART:20261216T073000Z" in ics and b"DTSTART:20261215T073000Z" in ics  # coffee, question
+    assert b"SUMMARY:Follow up: Coffee next week? (kim@example.com)" in ics

@@ -109,3 +109,19 @@ def test_plaintext_to_a_remote_host_is_refused_before_connecting(tmp_path: Path)
     with pytest.raises(AccountError, match="refusing to send a password unencrypted to imap.example.invalid"):
         Mailbox.connect(load_config(path).accounts[0], lambda a: asked.append(a) or "x")
     assert asked == []  # the password was never even fetched
+
+
+def test_a_first_sync_reports_its_progress(imap_account, tmp_path, monkeypatch) -> None:
+    """A large first sync tells how far it got (a bar on a terminal, the systemd STATUS line in the service)."""
+    from mail_followup import mailbox
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from scenario import WEDNESDAY, at, seed, write_config
+
+    monkeypatch.setattr(mailbox, "HEADER_CHUNK", 1)  # four sent messages make a "large" folder
+    monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
+    seed(imap_account)
+    seen: list[tuple[str, str, int, int]] = []
+    scan(load_config(write_config(tmp_path, imap_account)), at(WEDNESDAY), progress=lambda *a: seen.append(a))
+    sent = [s for s in seen if s[1] == "Sent"]
+    assert [s[2] for s in sent] == [1, 2, 3, 4] and all(s[0] == "test" and s[3] == 4 for s in sent)

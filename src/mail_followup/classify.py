@@ -19,7 +19,7 @@ from importlib import resources
 
 import yaml
 
-from mail_followup.deadlines import promised_date
+from mail_followup.deadlines import promised_date, read_date
 from mail_followup.headers import Mail
 from mail_followup.language import detect_language
 
@@ -208,9 +208,13 @@ def return_date(text: str, sent: datetime) -> tuple[date, str] | None:
                 candidates.append((match.start(), tail, phrases.code))
     if not candidates:
         return None
-    import dateparser  # heavy: loaded only when an out-of-office needs reading
-
     base = sent.replace(tzinfo=None)
+    for _, tail, code in sorted(candidates):  # our own date patterns first: dateparser misreads some
+        when = read_date(tail, code, sent)
+        if when is not None and base.date() <= when <= (base + RETURN_DATE_WINDOW).date():
+            return when, code
+    import dateparser  # heavy: loaded only when our patterns read nothing
+
     for _, tail, code in sorted(candidates):
         words = re.sub(r"^(den|dem|the|am|on)\s+", "", tail.strip(" ,.:;"), flags=re.I).split()
         for count in (4, 3, 2, 1):  # the longest reading wins: "3 March 2031" is not "3 March"

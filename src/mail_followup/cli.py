@@ -106,11 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
     p.add_argument("--until", metavar="DATE", required=True, type=_day, help="the first day a follow-up may appear")
 
+    sub.add_parser("calendar", parents=[common], help="the follow-ups as an iCalendar file on stdout (offline)",
+                   description="Write every thread's next follow-up (waiting, due, drafted, snoozed, or a call) "
+                   "as a 15-minute event at the moment it is due, to import into a calendar app: "
+                   "mail-followup calendar > followups.ics. Reads the local state only; never needs the "
+                   "network. Importing again updates the events instead of duplicating them.")
+
     p = sub.add_parser("auth", parents=[common], help="store a password in the keyring, or try a login",
                        description="`auth set ACCOUNT` asks for the password and stores it in the system "
                        "keyring; `auth test ACCOUNT` logs in and shows the folders found.")
     p.add_argument("action", choices=("set", "test"))
     p.add_argument("account", metavar="ACCOUNT")
+
+    sub.add_parser("doctor", parents=[common], help="check the config, logins, folders, capabilities, clock",
+                   description="Check everything the service needs: the config, each account's login, folders "
+                   "and server capabilities, the clock and timezones, the keyring and the state directory. "
+                   "Each problem is shown with its fix; the exit code is 1 when there is one (2: the config "
+                   "does not load).")
 
     sub.add_parser("demo", parents=[common], help="a throwaway local IMAP server with sample threads",
                    description="Start a private IMAP server on 127.0.0.1, put sample threads into it, run "
@@ -180,13 +192,24 @@ def _day(text: str) -> date:
     return parsed.date()
 
 
+def _progress_bar(account: str, folder: str, done: int, total: int) -> None:
+    """A first sync of a large folder on a terminal: one line, redrawn."""
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r{account}: {folder}: [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} headers")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     config = _load(args)
     from mail_followup.report import table
     from mail_followup.scan import scan
 
     now = args.now or datetime.now().astimezone()
-    result = scan(config, now, account=args.account, dry_run=args.dry_run)
+    result = scan(config, now, account=args.account, dry_run=args.dry_run,
+                  progress=_progress_bar if sys.stderr.isatty() else None)
     if args.json:
         json.dump(result.as_json(), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
@@ -210,16 +233,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Store(config.state_dir) as store:
         threads = [t for t in store.reports() if t["account"] in names]
         passes = store.passes()
+        paused = {a: p for a, p in store.paused().items() if a in names}
     now = datetime.now().astimezone()
     if args.json:
-        failing = {a: {"last_pass": p[0], "ok": p[1], "error": p[2]} for a, p in passes.items() if a in names}
-        json.dump({"now": now.isoformat(timespec="seconds"), "threads": threads, "accounts": failing},
+        accounts = {a: {"last_pass": p[0], "ok": p[1], "error": p[2]} for a, p in passes.items() if a in names}
+        for name, (why, since) in paused.items():
+            accounts.setdefault(name, {}).update({"paused": True, "paused_since": since, "paused_because": why})
+        json.dump({"now": now.isoformat(timespec="seconds"), "threads": threads, "accounts": accounts},
                   sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
         return EXIT_OK
     sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
     for name in sorted(names):
-        if name not in passes:
+        if name in paused:
+            why, since = paused[name]
+            print(f"account {name}: paused since {since}: {why}\n"
+                  f"  fix the password (mail-followup auth set {name}), then reload or restart the service")
+        elif name not in passes:
             print(f"account {name}: never scanned")
         elif not passes[name][1]:
             print(f"account {name}: the last pass ({passes[name][0]}) failed: {passes[name][2]}")
@@ -275,6 +305,22 @@ def cmd_snooze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from datetime import timezone
+
+    from mail_followup.ics import followups_calendar
+    from mail_followup.store import Store
+
+    names = {a.name for a in config.accounts}
+    with Store(config.state_dir) as store:
+        threads = [t for t in store.reports() if t["account"] in names]
+    sys.stdout.flush()
+    sys.stdout.buffer.write(followups_calendar(threads, datetime.now(timezone.utc)))
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
 def cmd_auth(args: argparse.Namespace) -> int:
     config = _load(args)
     account = config.account(args.account)
@@ -288,6 +334,10 @@ def cmd_auth(args: argparse.Namespace) -> int:
             print("mail-followup: no password given; nothing stored", file=sys.stderr)
             return EXIT_USAGE
         credentials.store_in_keyring(account.name, secret)
+        from mail_followup.store import Store
+
+        with Store(config.state_dir) as store:
+            store.resume(account.name)  # a paused service tries this account again at its next pass
         print(f"Stored in the keyring for account {account.name}. Try it: mail-followup auth test {account.name}")
         return EXIT_OK
     from mail_followup.mailbox import Mailbox
@@ -300,6 +350,14 @@ def cmd_auth(args: argparse.Namespace) -> int:
     print(f"  answers looked for in: {', '.join(folders.replies)}")
     print(f"  capabilities that matter: {', '.join(caps) or 'none'}")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mail_followup.doctor import diagnose, report
+
+    text, code = report(diagnose(args.config or default_config_path()))
+    sys.stdout.write(text)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -316,5 +374,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "snooze": cmd_snooze,
+            "calendar": cmd_calendar,
             "auth": cmd_auth,
-            "run": cmd_run, "demo": cmd_demo}
+            "doctor": cmd_doctor, "run": cmd_run, "demo": cmd_demo}

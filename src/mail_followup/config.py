@@ -124,6 +124,14 @@ class CalendarRules(Strict):
         return frozenset(d for item in self.vacation for d in parse_days(item))
 
 
+class Digest(Strict):
+    """The weekly review in INBOX (DOMAIN.md R18)."""
+
+    enabled: bool = True
+    day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "friday"
+    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time.")
+
+
 def parse_days(text: str) -> list[date]:
     """``2026-12-24`` or ``2026-12-21..2027-01-03`` (both ends included); ValueError says how to write it."""
     first, sep, last = str(text).partition("..")
@@ -177,6 +185,7 @@ class Settings(Strict):
     builtin_scenario_rules: bool = True
     default_scenario: str = "default"
     calendar: CalendarRules = CalendarRules()
+    digest: Digest = Digest()
     sender_name: str | None = None
     signature: str | None = None
     on_dismiss: Literal["stop", "skip"] = Field(
@@ -452,8 +461,9 @@ def _resolve(defaults: Settings, account: AccountModel) -> Account:
         own["policies"] = _merge_models(defaults.policies, own["policies"])
     if "contacts" in own:
         own["contacts"] = _merge_models(defaults.contacts, own["contacts"])
-    if "calendar" in own:
-        own["calendar"] = _merged(defaults.calendar, own["calendar"])
+    for section in ("calendar", "digest"):
+        if section in own:
+            own[section] = _merged(getattr(defaults, section), own[section])
     settings = defaults.model_copy(update=own)
     return Account(
         name=account.name,

@@ -12,7 +12,7 @@ import os
 import subprocess
 
 from mail_followup.config import Account
-from mail_followup.errors import AccountError
+from mail_followup.errors import AccountError, AuthError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _from_keyring(account: str) -> str:
         raise AccountError(account, f"the keyring cannot be read ({type(exc).__name__})",
                            "check that a keyring service runs, or use password_command") from None
     if not value:
-        raise AccountError(account, "no password in the keyring",
+        raise AuthError(account, "no password in the keyring",
                            f"run: mail-followup auth set {account}")
     return value
 

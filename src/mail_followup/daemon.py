@@ -1,63 +1,208 @@
 """The service: one APScheduler interval job per account, until SIGTERM.
 
-Each job is one ``scan`` of its account with the real clock. A job never
-overlaps itself (max_instances=1) and missed runs after a suspend collapse
-into one (coalesce), so a laptop waking up does one pass, not a burst.
+Built for a laptop that sleeps and loses its network. Each job is one pass
+of its account with the real clock; it never overlaps itself and runs
+missed during a suspend collapse into one. A network failure brings the
+next try closer and then backs off (1, 2, 4 ... minutes, at most the
+interval); a refused login pauses the account instead, because retrying
+a wrong password ends in a lockout. SIGTERM ends the pass in flight after
+its current write; SIGHUP reloads the config and keeps the old one when
+the new one is broken. Under systemd it reports READY, a STATUS line and,
+when the unit asks for it, WATCHDOG pings (sd_notify, ten lines of code).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from mail_followup.config import Config
+from mail_followup.config import Config, load_config
+from mail_followup.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF = timedelta(minutes=60)
+
+
+def notify(message: str) -> bool:
+    """Tell systemd (Type=notify) something; a no-op outside systemd. Return whether it was sent."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+        return True
+    except OSError as exc:
+        log.debug("cannot notify systemd: %s", exc)
+        return False
+
+
+@dataclass
+class AccountState:
+    failures: int = 0  # network failures in a row
+    summary: str = "starting"
+
+
+@dataclass
+class Service:
+    config_path: Path
+    config: Config
+    stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    reload_requested: bool = False
+    states: dict[str, AccountState] = field(default_factory=dict)
+    scheduler: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._schedule()
+        self.scheduler.start()
+
+    def _schedule(self) -> None:
+        from mail_followup.store import Store
+
+        with Store(self.config.state_dir) as store:
+            store.resume()  # a start or a reload is worth one new login attempt per account
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        for account in self.config.accounts:
+            minutes = account.settings.scan_interval_minutes
+            self.scheduler.add_job(
+                self.run_pass, "interval", args=(account.name,), id=account.name, name=f"scan {account.name}",
+                minutes=minutes, jitter=min(60, minutes * 6), next_run_time=datetime.now().astimezone(),
+            )
+            self.states.setdefault(account.name, AccountState())
+            log.info("account %s: a pass every %d minute(s)", account.name, minutes)
+        for name in set(self.states) - {a.name for a in self.config.accounts}:
+            del self.states[name]
+
+    def reload(self) -> None:
+        """Read the config again; a broken one leaves the running one in place, and says why."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("the new config cannot be used, so the old one stays: %s", exc)
+            notify(f"STATUS=config reload failed (old config kept): {exc.problems[0] if exc.problems else exc}")
+            return
+        with self.lock:
+            self.config = config
+            self._schedule()
+        log.info("config reloaded from %s", self.config_path)
+
+    def run_pass(self, name: str) -> None:
+        from mail_followup.scan import scan
+        from mail_followup.store import Store
+
+        with self.lock:
+            config = self.config
+        state = self.states.setdefault(name, AccountState())
+        with Store(config.state_dir) as store:
+            paused = store.paused().get(name)
+        if paused is not None:
+            state.summary = f"paused: {paused[0]}"
+            self._status()
+            return
+        notify(f"STATUS={name}: scanning")
+        try:
+            result = scan(config, datetime.now().astimezone(), account=name, cancel=self.stop,
+                          progress=_progress_status)
+        except Exception:  # a bug in one pass must not end the service; the next pass tries again
+            log.exception("account %s: the pass failed unexpectedly", name)
+            state.summary = "the last pass failed (see the log)"
+            self._status()
+            return
+        (outcome,) = result.accounts
+        if outcome.failure == "auth":
+            with Store(config.state_dir) as store:
+                store.pause(name, outcome.errors[0].split("\n")[0], datetime.now().astimezone())
+            log.error("account %s: paused until the password is fixed (mail-followup auth set %s, or a reload); "
+                      "retrying a refused login risks a lockout", name, name)
+            state.summary = "paused: the login was refused"
+        elif outcome.failure in ("network", "server"):
+            state.failures += 1
+            delay = min(timedelta(minutes=2 ** (state.failures - 1)), MAX_BACKOFF,
+                        timedelta(minutes=self._interval(name)))
+            job = self.scheduler.get_job(name) if self.scheduler else None
+            if job is not None:
+                job.modify(next_run_time=datetime.now().astimezone() + delay)
+            state.summary = f"offline, next try in {int(delay.total_seconds() // 60)} min"
+            log.warning("account %s: %s; trying again in %s", name, outcome.failure, delay)
+        else:
+            state.failures = 0
+            states: dict[str, int] = {}
+            for t in outcome.threads:
+                states[t["state"]] = states.get(t["state"], 0) + 1
+            shown = ", ".join(f"{n} {s}" for s, n in sorted(states.items()) if s not in ("replied", "ignored"))
+            state.summary = (shown or "nothing waiting") + (f"; {outcome.written} written" if outcome.written else "")
+            if outcome.errors:
+                state.summary += f"; {len(outcome.errors)} error(s)"
+            log.info("account %s: %s", name, state.summary)
+        self._status()
+
+    def _interval(self, name: str) -> int:
+        return next((a.settings.scan_interval_minutes for a in self.config.accounts if a.name == name), 15)
+
+    def _status(self) -> None:
+        notify("STATUS=" + "; ".join(f"{n}: {s.summary}" for n, s in sorted(self.states.items())))
+
+    def wait(self) -> None:
+        """The main thread sleeps here; it wakes for signals and, under a watchdog, to ping it."""
+        usec = os.environ.get("WATCHDOG_USEC")
+        interval = int(usec) / 2e6 if usec and usec.isdigit() and os.environ.get("WATCHDOG_PID") in (
+            None, str(os.getpid())) else None
+        while not self.stop.is_set():
+            self.wake.wait(timeout=interval)
+            self.wake.clear()
+            if interval is not None:
+                notify("WATCHDOG=1")
+            if self.reload_requested and not self.stop.is_set():
+                self.reload_requested = False
+                notify("RELOADING=1")
+                self.reload()
+                notify("READY=1")
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP: reloading the config")
+            self.reload_requested = True
+        else:
+            log.info("received %s: finishing the write in flight, then stopping", signal.Signals(signum).name)
+            self.stop.set()
+        self.wake.set()
+
+
+def _progress_status(account: str, folder: str, done: int, total: int) -> None:
+    notify(f"STATUS={account}: first sync of {folder}: {done:,} of {total:,} headers")
+
 
 def run(config: Config) -> int:
-    """Run until SIGTERM or SIGINT; return the exit code. The pass in flight finishes first."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    stop = threading.Event()
-    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-    for account in config.accounts:
-        minutes = account.settings.scan_interval_minutes
-        scheduler.add_job(
-            _pass, "interval", args=(config, account.name), id=account.name, name=f"scan {account.name}",
-            minutes=minutes, jitter=min(60, minutes * 6), next_run_time=datetime.now().astimezone(),
-        )
-        log.info("account %s: a pass every %d minute(s)", account.name, minutes)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s; finishing the pass in flight, then stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    scheduler.start()
+    """Run until SIGTERM or SIGINT; return the exit code."""
+    service = Service(config.path, config)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, service.on_signal)
+    service.start()
+    notify("READY=1")
+    service._status()
     try:
-        stop.wait()
+        service.wait()
     finally:
-        scheduler.shutdown(wait=True)
+        notify("STOPPING=1")
+        service.scheduler.shutdown(wait=True)
     log.info("stopped")
     return 0
-
-
-def _pass(config: Config, account: str) -> None:
-    from mail_followup.scan import scan
-
-    try:
-        result = scan(config, datetime.now().astimezone(), account=account)
-    except Exception:  # a bug in one pass must not end the service; the next pass tries again
-        log.exception("account %s: the pass failed unexpectedly", account)
-        return
-    for acct in result.accounts:
-        states: dict[str, int] = {}
-        for t in acct.threads:
-            states[t["state"]] = states.get(t["state"], 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no threads"
-        log.info("account %s: %s; %d draft(s) written", acct.account, summary, acct.written)

@@ -483,3 +483,23 @@ _READERS: dict[str, Callable[[_Rules, re.Match[str], datetime], date | None]] = 
     "end_of_next_month": _read_end_of_next_month,
     "end_of_year": _read_end_of_year,
 }
+
+
+def read_date(text: str, language: str, sent: datetime, within: int = 12) -> date | None:
+    """The date that ``text`` starts with ("den 14 december", "14. Januar", "Monday"), read in
+    ``language`` relative to ``sent`` by the same patterns as a promise, or None.
+
+    For the return date of an out-of-office, where the cue is already found:
+    dateparser alone misreads Swedish dates and numeric ones.
+    """
+    rules = next((r for r in _all_rules() if r.code == language), None)
+    if rules is None:
+        return None
+    base = sent.replace(tzinfo=None)
+    for kind, match in _candidates(text, 0, len(text), within, rules):
+        if kind == "dateparser":
+            continue
+        found = _evaluate(kind, match, len(text), rules, base)
+        if found is not None:
+            return found[0]
+    return None

@@ -1,9 +1,11 @@
 """`mail-followup demo`: the whole loop on sample mail, with nothing of yours involved.
 
-It starts a private pymap IMAP server on 127.0.0.1, seeds threads that cover
-the cases that matter (due, answered, answered without threading headers,
-an auto-reply only, not yet due, capped, a mailing list), runs one real
-scan with a fixed date, prints the status and the drafts, and stops.
+It starts a private pymap IMAP server on 127.0.0.1, seeds threads in
+English, German, Swedish and Norwegian that cover the cases that matter
+(due, answered, answered without threading headers, an auto-reply only, an
+out-of-office with a return date, bounced, not yet due, capped, a mailing
+list), runs one real scan with a fixed date, prints the status and the
+drafts, and stops.
 """
 
 from __future__ import annotations
@@ -87,6 +89,26 @@ def sample_mail() -> list[tuple[str, bytes, datetime]]:
                        "Hi Lena,\n\nJust checking in on the idea below.\n\nKari", "partner-2", reply_to="partner")),
         ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Joint workshop idea", _day(21),
                        "Hi Lena,\n\nShould I stop following up on this?\n\nKari", "partner-3", reply_to="partner-2")),
+        # German, due: the follow-up is written in German, in the Sie form of the original.
+        ("Sent", _mail(me, "Jürgen Groß <juergen@firma.example.de>", "Bewerbung als Entwicklerin", _day(9, 15),
+                       "Sehr geehrter Herr Groß,\n\nanbei sende ich Ihnen meine Bewerbungsunterlagen für die "
+                       "ausgeschriebene Stelle. Über eine Rückmeldung von Ihnen würde ich mich sehr freuen.\n\n"
+                       "Mit freundlichen Grüßen\nKari Nordmann", "bewerbung")),
+        # Swedish, an out-of-office with a return date: waiting until after it.
+        ("Sent", _mail(me, "Anna Lind <anna@exempel.se>", "Fika nästa vecka?", _day(9, 15),
+                       "Hej Anna,\n\nhar du tid för en fika nästa vecka? Jag vill gärna höra hur det går med "
+                       "projektet.\n\nHälsningar\nKari", "fika")),
+        ("INBOX", _mail("Anna Lind <anna@exempel.se>", me, "Frånvaro: Fika nästa vecka?", _day(9, 16),
+                        "Jag är på semester och tillbaka den 14 december.", "fika-ooo", reply_to="fika",
+                        extra={"Auto-Submitted": "auto-replied"})),
+        # Norwegian, bounced: the address does not exist; tracking ends.
+        ("Sent", _mail(me, "Ola Nordmann <ola@feil.example.no>", "Søknad: rådgiver", _day(6, 15),
+                       "Hei Ola,\n\nvedlagt er søknaden min på stillingen som rådgiver.\n\nMed vennlig hilsen\n"
+                       "Kari", "soknad")),
+        ("INBOX", _mail("Mail Delivery System <MAILER-DAEMON@mx.demo.example>", me,
+                        "Undelivered Mail Returned to Sender", _day(6, 16),
+                        "The mail to ola@feil.example.no could not be delivered: no such user.", "soknad-bounce",
+                        extra={"X-Failed-Recipients": "ola@feil.example.no"})),
         # A mailing list expects no answer.
         ("Sent", _mail(me, "team@lists.example", "Minutes of Tuesday's meeting", _day(10),
                        "Minutes attached.", "minutes", extra={"List-Id": "<team.lists.example>"})),

@@ -35,16 +35,30 @@ class ConfigError(MailFollowupError):
 
 
 class AccountError(MailFollowupError):
-    """One account could not be scanned; the other accounts go on."""
+    """One account could not be scanned; the other accounts go on.
 
-    def __init__(self, account: str, message: str, advice: str | None = None) -> None:
+    ``kind`` tells the service what to do: ``network`` (try again soon,
+    backing off), ``auth`` (pause: retrying a refused login risks a
+    lockout), or ``account`` and ``suspicious`` (try again at the next
+    pass; the cause is in the config or the mailbox).
+    """
+
+    kind = "account"
+
+    def __init__(self, account: str, message: str, advice: str | None = None, kind: str | None = None) -> None:
         super().__init__(f"account {account!r}: {message}", advice)
         self.account = account
+        if kind is not None:
+            self.kind = kind
 
 
 class AuthError(AccountError):
-    """The server refused the credentials. Retrying would only risk a lockout."""
+    """The server refused the credentials, or there are none. Retrying would only risk a lockout."""
+
+    kind = "auth"
 
 
 class SuspiciousSnapshot(AccountError):
     """A folder looks emptied or renumbered: decisions from it could be wrong, so the pass stops."""
+
+    kind = "suspicious"

@@ -98,6 +98,7 @@ class Mailbox:
         self.account = account
         self._selected: str | None = None
         self._share = Interner()  # equal values of all the messages this connection reads, stored once
+        self.progress: Callable[[str, int, int], None] | None = None  # (folder, headers read, of how many)
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
                              for c in client.capabilities()}
         # QRESYNC (which implies CONDSTORE) or CONDSTORE: EXAMINE then reports HIGHESTMODSEQ.
@@ -130,7 +131,7 @@ class Mailbox:
                 client.starttls(context)
         except (OSError, IMAPClientError, ssl.SSLError) as exc:
             raise AccountError(account.name, f"cannot connect to {host}:{port}: {_describe(exc)}",
-                               "check host, port and security, and that the network is up") from None
+                               "check host, port and security, and that the network is up", kind="network") from None
         client.normalise_times = False
         try:
             client.login(imap.username, secret(account))
@@ -140,7 +141,11 @@ class Mailbox:
                             f"check the username and password (mail-followup auth set {account.name})") from None
         except (OSError, IMAPClientError) as exc:
             _quietly_close(client)
-            raise AccountError(account.name, f"login to {host}:{port} failed: {_describe(exc)}") from None
+            raise AccountError(account.name, f"login to {host}:{port} failed: {_describe(exc)}",
+                               kind="network") from None
+        except BaseException:  # no password to give (a missing keyring entry, a failing command)
+            _quietly_close(client)
+            raise
         return cls(client, account.name)
 
     def examine(self, folder: str) -> None:
@@ -330,6 +335,8 @@ class Mailbox:
             for uid, data in sorted(response.items()):
                 if uid in wanted:
                     yield self._mail(folder, uid, data)
+            if self.progress is not None and len(uids) > HEADER_CHUNK:  # a first sync worth watching
+                self.progress(folder, start + len(chunk), len(uids))
 
     def fetch_bodies(self, folder: str, uids: list[int], limit: int | None = 65536) -> dict[int, bytes]:
         """The first ``limit`` bytes of each message (enough for its text and a report's returned headers),
@@ -395,6 +402,15 @@ class Mailbox:
             # Back to read-only at once: no later CLOSE may ever expunge what the user flagged.
             self.client.select_folder(folder, readonly=True)
             self._selected = folder
+
+    def has_header(self, folder: str, name: str, value: str) -> bool:
+        """Whether a message in ``folder`` carries header ``name`` with ``value`` (searched on the server)."""
+        self.examine(folder)
+        return bool(self.client.search(["HEADER", name, value]))
+
+    def append_unread(self, folder: str, data: bytes, when: datetime) -> None:
+        """APPEND a message without \\Seen: something for the user to read (the weekly review)."""
+        self.client.append(folder, data, flags=(), msg_time=when)
 
     def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:
         """APPEND with \\Draft and \\Seen; return the new UID when the server says it (UIDPLUS)."""

@@ -18,6 +18,8 @@ import json
 import logging
 import socket
 import ssl
+import threading
+from email.policy import SMTP
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -28,6 +30,7 @@ from imapclient.exceptions import IMAPClientError
 from mail_followup import bodies, credentials
 from mail_followup.compose import Quoted, Sender, as_bytes, compose, is_unedited
 from mail_followup.config import Account, Config, Settings
+from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
 from mail_followup.templates import load_templates
@@ -43,6 +46,7 @@ from mail_followup.timing import Calendar, Region, recipient_regions
 log = logging.getLogger(__name__)
 
 SecretSource = Callable[[Account], str]
+Progress = Callable[[str, str, int, int], None]  # (account, folder, headers read, of how many)
 RECENT_ANSWERS = timedelta(days=2)  # margin before the last pass: mail arrives with dates a little in the past
 
 
@@ -53,6 +57,7 @@ class AccountResult:
     errors: list[str] = field(default_factory=list)
     written: int = 0
     unchanged: bool = False  # nothing new: the last pass's decisions stand
+    failure: str | None = None  # what kind of failure ended the pass: network, auth, server, local, account...
 
     @property
     def ok(self) -> bool:
@@ -82,34 +87,49 @@ def scan(
     account: str | None = None,
     dry_run: bool = False,
     secret: SecretSource = credentials.password,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
 ) -> ScanResult:
-    """Scan every account (or the one named); a failing account never stops the others."""
+    """Scan every account (or the one named); a failing account never stops the others.
+
+    ``cancel`` set (the service got SIGTERM) ends a pass after the write in flight; ``progress``
+    hears how a first sync of a large folder advances.
+    """
     accounts = [config.account(account)] if account else list(config.accounts)
     results = []
     with Store(config.state_dir) as store:
         for acct in accounts:
-            results.append(scan_account(acct, store, now, dry_run, secret))
+            results.append(scan_account(acct, store, now, dry_run, secret, cancel, progress))
     return ScanResult(now, results)
 
 
-def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource) -> AccountResult:
+def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
+                 cancel: threading.Event | None = None, progress: Progress | None = None) -> AccountResult:
     result = AccountResult(account.name)
     try:
         with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
-            _pass(account, mailbox, store, now, dry_run, result)
+            if progress is not None:
+                mailbox.progress = functools.partial(progress, account.name)
+            _pass(account, mailbox, store, now, dry_run, result, cancel)
+            if not dry_run and result.ok and account.settings.digest.enabled:
+                _weekly_digest(account, mailbox, store, result, now)
     except MailFollowupError as exc:
         result.errors.append(str(exc))
+        result.failure = getattr(exc, "kind", "account")
         log.error("%s", exc)
     except (OSError, imaplib.IMAP4.abort) as exc:
         if isinstance(exc, (imaplib.IMAP4.abort, ConnectionError, TimeoutError, socket.gaierror, ssl.SSLError)):
             message = f"account {account.name!r}: the connection to {account.imap.host} broke: {exc}"
+            result.failure = "network"
         else:  # a full disk, a missing file: this machine's trouble, not the server's
             message = f"account {account.name!r}: a local error stopped the pass: {exc}"
+            result.failure = "local"
         result.errors.append(message)
         log.error("%s", message)
     except IMAPClientError as exc:
         message = f"account {account.name!r}: the server {account.imap.host} answered with an error: {exc}"
         result.errors.append(message)
+        result.failure = "server"
         log.error("%s", message)
     if not dry_run:
         error = "; ".join(result.errors) or None
@@ -239,6 +259,20 @@ def snooze(config: Config, message_id: str, until: date, now: datetime) -> str |
             f"before {until.isoformat()}")
 
 
+def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: AccountResult, now: datetime) -> None:
+    """Put this week's review into INBOX, unread, once (R18): INBOX is searched first, so a lost state
+    never writes a second one."""
+    week = due_week(account.settings, now)
+    if week is None or store.digest_written(account.name, week):
+        return
+    msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, result.threads,
+                         account.settings, now, week)
+    if not mailbox.has_header("INBOX", HEADER_DIGEST, marker(account.name, week)):
+        mailbox.append_unread("INBOX", msg.as_bytes(policy=SMTP), now)
+        log.info("%s: wrote the weekly review for %s into INBOX", account.name, week)
+    store.record_digest(account.name, week, str(msg["Message-ID"]))
+
+
 class Calendars:
     """The calendar each thread is timed by: its recipients' holidays where known, else the account's (R7).
 
@@ -294,7 +328,8 @@ class Calendars:
         return self._cache[key]
 
 
-def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult) -> None:
+def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult,
+          cancel: threading.Event | None = None) -> None:
     settings = account.settings
     folders = mailbox.discover(account.folders)
     log.info("%s: folders %s", account.name, folders.how)
@@ -361,7 +396,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     replies = answers_by_sender(mails)
     queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
     limit, written = settings.max_drafts_per_pass, 0
-    while queue and written < limit:
+    while queue and written < limit and not (cancel and cancel.is_set()):
         # A batch as large as the places left: its bodies are read together, one command per folder.
         batch, queue = queue[:limit - written], queue[limit - written:]
         needed = [n for d in batch for n in thread_needs(decided[d.thread_key][0], replies, verdicts, account.addresses)]
@@ -382,7 +417,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
             if decision.state == "due":
                 ready.append((thread, decision))
         before = result.written
-        for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result):
+        for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result, cancel):
             decided[thread.key] = (thread, decision)
             # A draft found already in Drafts costs nothing; a write, a dry-run "due" or a failure counts.
             written += decision.state == "due"
@@ -502,7 +537,7 @@ def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[
 
 def _write_batch(
     account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, ready: list[tuple[Thread, Decision]],
-    now: datetime, dry_run: bool, result: AccountResult,
+    now: datetime, dry_run: bool, result: AccountResult, cancel: threading.Event | None = None,
 ) -> list[tuple[Thread, Decision]]:
     """Write the drafts of due threads; return each thread's decision as it stands afterwards.
 
@@ -523,9 +558,14 @@ def _write_batch(
         result.errors.append(message)
         log.error("%s", message)
         return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
-    return [(thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
-                            next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted))
-            for thread, decision in ready]
+    done = []
+    for thread, decision in ready:
+        if cancel is not None and cancel.is_set():  # the service is stopping: the write in flight was the last
+            done.append((thread, _with(decision, "due", "the service stopped before writing it; the next pass does")))
+            continue
+        done.append((thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
+                                    next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted)))
+    return done
 
 
 def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], Quoted]:

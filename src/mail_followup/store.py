@@ -106,6 +106,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE TABLE drafts_folder (account TEXT PRIMARY KEY, status TEXT NOT NULL);
         """,
     ),
+    (
+        "accounts the service paused (a refused login), and the weekly digests written",
+        """
+        CREATE TABLE paused (account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL);
+        CREATE TABLE digests (account TEXT NOT NULL, week TEXT NOT NULL, message_id TEXT NOT NULL,
+            written_at TEXT NOT NULL, PRIMARY KEY (account, week));
+        """,
+    ),
 )
 
 
@@ -285,6 +293,30 @@ class Store:
                 (account, record.thread, record.attempt, record.message_id, record.folder, record.uid, _now(),
                  record.state, record.changed_at),
             )
+
+    def paused(self) -> dict[str, tuple[str, str]]:
+        """Accounts the service paused: account -> (why, since when)."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT account, reason, since FROM paused")}
+
+    def pause(self, account: str, reason: str, since: datetime) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO paused VALUES (?,?,?)",
+                       (account, reason, since.isoformat(timespec="seconds")))
+
+    def resume(self, account: str | None = None) -> None:
+        """Lift the pause of one account, or of all (a new password, a reloaded config, a restart)."""
+        with self.transaction() as db:
+            if account is None:
+                db.execute("DELETE FROM paused")
+            else:
+                db.execute("DELETE FROM paused WHERE account=?", (account,))
+
+    def digest_written(self, account: str, week: str) -> bool:
+        return self.db.execute("SELECT 1 FROM digests WHERE account=? AND week=?", (account, week)).fetchone() is not None
+
+    def record_digest(self, account: str, week: str, message_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO digests VALUES (?,?,?,?)", (account, week, message_id, _now()))
 
     def drafts_folder_status(self, account: str) -> str | None:
         """How the Drafts folder looked at the end of the last pass (UIDVALIDITY, UIDNEXT, MESSAGES)."""

@@ -1,0 +1,57 @@
+"""The weekly review (DOMAIN.md R18): once a week, unread, in INBOX, never doubled."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+
+from mail_followup.config import Digest, Settings
+from mail_followup.digest import compose_digest, due_week
+from scenario import WEDNESDAY, scan_json
+
+SETTINGS = Settings(timezone="Europe/Oslo", digest=Digest(day="wednesday", time="09:00"))
+
+
+def test_the_week_is_due_from_its_day_and_time_on() -> None:
+    assert due_week(SETTINGS, datetime.fromisoformat("2026-12-09T08:59:00+01:00")) is None
+    assert due_week(SETTINGS, datetime.fromisoformat("2026-12-09T09:00:00+01:00")) == "2026-W50"
+    assert due_week(SETTINGS, datetime.fromisoformat("2026-12-13T23:00:00+01:00")) == "2026-W50"  # Sunday
+    assert due_week(SETTINGS, datetime.fromisoformat("2026-12-14T10:00:00+01:00")) is None  # next Monday
+    assert due_week(Settings(timezone="Europe/Oslo"), datetime.fromisoformat("2026-12-11T09:00:00+01:00")) == \
+        "2026-W50"  # the default: Friday 09:00
+
+
+def test_it_lists_drafts_waiting_calls_and_caps() -> None:
+    def row(state: str, subject: str) -> dict:
+        return {"state": state, "subject": subject, "to": ["kim@example.com"], "next_attempt": 2,
+                "not_before": "2026-12-15T08:30:00+01:00", "last_sent": "2026-12-01T15:00:00+01:00"}
+
+    reports = [row("drafted", "Coffee"), row("waiting", "Offer"), row("due", "Question"), row("call", "Call me"),
+               row("capped", "Old idea"), row("replied", "Answered")]
+    msg = compose_digest("work", "kari@example.org", "Kari Nordmann", reports, SETTINGS,
+                         datetime.fromisoformat("2026-12-09T09:30:00+01:00"), "2026-W50")
+    text = msg.get_content()
+    assert msg["Subject"] == "Your follow-ups: 1 draft(s) to send, 2 waiting (2026-W50)"
+    assert text.startswith("Hi Kari,")
+    assert "Drafts ready to review and send (1)\n  - Coffee: to kim@example.com; follow-up 2 is in Drafts" in text
+    assert "Waiting on an answer (2)" in text and "They prefer a phone call (1)" in text
+    assert "Reached the cap (no more follow-ups) (1)" in text and "Answered" not in text
+
+
+def test_one_unread_review_a_week_even_without_the_local_state(configured, tmp_path, capsys) -> None:
+    account, config = configured
+    config.write_text(config.read_text().replace("defaults:", "defaults:\n  digest: {day: wednesday, time: '09:00'}"))
+
+    def reviews() -> list:
+        return [m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W50" in m[2]]
+
+    assert scan_json(config, WEDNESDAY, capsys)[0] == 0
+    (review,) = reviews()
+    assert b"\\Seen" not in review[1]  # unread: something to read
+    assert b"Coffee next week?" in review[2] and b"Quick question" in review[2]
+    scan_json(config, "2026-12-10T10:00:00+01:00", capsys)
+    shutil.rmtree(tmp_path / "state")
+    scan_json(config, "2026-12-11T10:00:00+01:00", capsys)
+    assert len(reviews()) == 1
+    scan_json(config, "2026-12-16T10:00:00+01:00", capsys)  # the next week has its own
+    assert len([m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W51" in m[2]]) == 1
