@@ -12,7 +12,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
 
 # Import the helper module by path so it works with any --import-mode and
 # whether or not tests/ is a package.
@@ -25,6 +27,33 @@ from mail_followup.pymap_server import PymapServer  # noqa: E402
 PYMAP_USER = "demo"
 PYMAP_PASSWORD = "demo-password"
 PYMAP_FOLDERS = ("Sent", "Drafts", "Archive")
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring in memory: the code under test stores and reads through the real keyring API."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.items[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture(scope="session")

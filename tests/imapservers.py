@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import grp
 import itertools
+import json
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
@@ -123,6 +127,79 @@ class ImapAccount:
         )
 
 
+class TokenIntrospection:
+    """An OAuth2 token introspection endpoint (RFC 7662) on 127.0.0.1, for a Dovecot with an oauth2 passdb.
+
+    Dovecot POSTs ``token=...``; the answer is ``{"active": true, "username": ...}``
+    for a token given with ``grant`` and ``{"active": false}`` for any other
+    (an expired or revoked one). ``asked`` counts the lookups.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.tokens: dict[str, str] = {}
+        self.asked = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def grant(self, token: str, username: str) -> None:
+        self.tokens[token] = username
+
+    def revoke(self, token: str) -> None:
+        self.tokens.pop(token, None)
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the introspection endpoint is not running")
+        return f"http://{self.host}:{self._server.server_address[1]}/introspect"
+
+    def start(self) -> TokenIntrospection:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+                self._answer((form.get("token") or [""])[0])
+
+            def do_GET(self) -> None:  # introspection_mode = auth or get
+                auth = self.headers.get("Authorization", "")
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                self._answer(auth[7:] if auth.startswith("Bearer ") else (query.get("token") or [""])[0])
+
+            def _answer(self, token: str) -> None:
+                endpoint.asked += 1
+                user = endpoint.tokens.get(token)
+                body = json.dumps({"active": True, "username": user} if user else {"active": False}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: the test output is for the tests
+
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="token-introspection", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> TokenIntrospection:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class DovecotServer:
     """Dovecot from a private config in a temp dir, on 127.0.0.1 and a free port.
 
@@ -143,9 +220,15 @@ class DovecotServer:
         *,
         host: str = "127.0.0.1",
         start_timeout: float = 15.0,
+        oauth2_introspection_url: str | None = None,
+        oauth2_mechanisms: str = "xoauth2 oauthbearer",
     ) -> None:
+        """With ``oauth2_introspection_url`` (see TokenIntrospection), the SASL
+        ``oauth2_mechanisms`` check a bearer token there; PLAIN and LOGIN still take the password."""
         if not re.fullmatch(r"[A-Za-z0-9._-]+", password):
             raise ValueError("keep the password plain: it goes into passdb args")
+        self.oauth2_introspection_url = oauth2_introspection_url
+        self.oauth2_mechanisms = oauth2_mechanisms
         self.host = host
         self.port = 0
         self.tls_port = 0  # implicit TLS (imaps); 0 when openssl is missing
@@ -225,6 +308,35 @@ class DovecotServer:
         home = self.root / "home"
         home.mkdir()
         os.chown(home, uid, gid)
+        if self.oauth2_introspection_url:
+            # Every token is looked up (no tokeninfo step); `active` must be true.
+            self.oauth2_args_path.write_text(
+                f"introspection_url = {self.oauth2_introspection_url}\n"
+                "introspection_mode = post\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+                "timeout_msecs = 5000\n"
+            )
+
+    @property
+    def oauth2_args_path(self) -> Path:
+        return self.root / "dovecot-oauth2.conf.ext"
+
+    def _oauth2_config(self) -> tuple[str, str, str, str]:
+        """(auth settings, static passdb mechanisms line, oauth2 passdb, anvil lines) for an oauth2 server."""
+        if not self.oauth2_introspection_url:
+            return "", "", "", ""
+        settings = (f"auth_mechanisms = plain login {self.oauth2_mechanisms}\n"
+                    "# A rejected token answers at once, not after the 2 s anti-guessing delay.\n"
+                    "auth_failure_delay = 0\n")
+        # The token goes through the passdbs like a password: keep each passdb to its mechanisms.
+        passdb = (f"passdb {{\n  driver = oauth2\n  mechanisms = {self.oauth2_mechanisms}\n"
+                  f"  args = {self.oauth2_args_path}\n}}\n")
+        # No growing penalty (2, 4, 8 s) for the next attempt after a failure from this IP.
+        anvil = "  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n"
+        return settings, "  mechanisms = plain login\n", passdb, anvil
 
     def _config(self) -> str:
         uid, gid = self._mail_ids()
@@ -240,6 +352,7 @@ class DovecotServer:
             f"  mailbox {name} {{\n    special_use = \\{name}\n    auto = subscribe\n  }}\n"
             for name in ("Sent", "Drafts", "Archive", "Trash", "Junk")
         )
+        oauth2_settings, static_mechanisms, oauth2_passdb, anvil = self._oauth2_config()
         return f"""\
 # Generated by tests/imapservers.py for one test session.
 base_dir = {root}/run
@@ -251,7 +364,7 @@ listen = {self.host}
 {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-default_internal_user = {internal_user}
+{oauth2_settings}default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = 1
@@ -260,9 +373,9 @@ mail_location = maildir:~/Maildir
 # Any user name logs in with the one password: a fresh name, a fresh mailbox.
 passdb {{
   driver = static
-  args = password={self.password}
+{static_mechanisms}  args = password={self.password}
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
 }}
@@ -288,7 +401,7 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
-}}
+{anvil}}}
 """
 
     def _start_process(self) -> None:

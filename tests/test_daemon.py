@@ -112,7 +112,7 @@ def test_the_service_drafts_survives_restarts_pauses_reloads_and_stops(own_dovec
         # A refused login pauses that account: one clear line, a status entry, no retry loop.
         notes.wait_for("wrong: paused")
         text = log.read_text()
-        assert text.count("paused until the password is fixed") == 1
+        assert text.count("paused until the sign-in is fixed") == 1
         assert "not-the-password" not in text
         # Under journald the journal adds the time: no timestamp of our own at the start of a line.
         assert not any(line[:4].isdigit() for line in text.splitlines() if line)

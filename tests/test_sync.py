@@ -106,7 +106,7 @@ def test_plaintext_to_a_remote_host_is_refused_before_connecting(tmp_path: Path)
     path.write_text("accounts:\n  - name: a\n    imap: {host: imap.example.invalid, security: none, username: u, "
                     "password_env: NOPE}\n    addresses: [a@b.example]\n")
     asked = []
-    with pytest.raises(AccountError, match="refusing to send a password unencrypted to imap.example.invalid"):
+    with pytest.raises(AccountError, match="refusing to send a password or token unencrypted to imap.example.invalid"):
         Mailbox.connect(load_config(path).accounts[0], lambda a: asked.append(a) or "x")
     assert asked == []  # the password was never even fetched
 

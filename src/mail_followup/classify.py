@@ -136,6 +136,15 @@ def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:
             return verdict
         when, code = found
         return Verdict("auto", verdict.reason + f"; back on {when.isoformat()}", language=code, return_date=when)
+    if mail.auto_hint and text and _reads_like_out_of_office(text):
+        # Exchange's X-Auto-Response-Suppress alone proves nothing (senders set it on ordinary mail too);
+        # with a short text that says "out of office" and names a return date, it is an out-of-office
+        # whose subject did not say so. Anything less stays a human answer.
+        found = return_date(text, mail.date)
+        if found is not None:
+            when, code = found
+            return Verdict("auto", f"marked X-Auto-Response-Suppress and says it is back on {when.isoformat()}",
+                           language=code, return_date=when)
     lowered = " ".join(text.lower().split())
     for phrases in all_phrases():
         for phrase in phrases.stop_phrases:
@@ -146,6 +155,15 @@ def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:
         return Verdict("human", f"an answer from a person; they will come back by {promise.day.isoformat()}",
                        language=promise.language, promise_day=promise.day, promise_phrase=promise.phrase)
     return Verdict("human", "an answer from a person")
+
+
+def _reads_like_out_of_office(text: str) -> bool:
+    """Short, and an out-of-office phrase (those of the subjects) near its start."""
+    lowered = " ".join(text.lower().split())
+    if len(_WORD.findall(lowered)) > 80:
+        return False
+    head = lowered[:300]
+    return any(p in head for ph in all_phrases() for p in ph.auto_reply_subjects)
 
 
 def classify_sent(raw: bytes | None) -> Verdict:

@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "Each problem is shown with its fix; the exit code is 1 when there is one (2: the config "
                    "does not load).")
 
+    from mail_followup.wizard import DESCRIPTION as INIT_DESCRIPTION, add_arguments as init_arguments
+
+    p = sub.add_parser("init", parents=[common], help="set up an account: find the server, try the login, "
+                       "write the config", description=INIT_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    init_arguments(p)
+
     sub.add_parser("demo", parents=[common], help="a throwaway local IMAP server with sample threads",
                    description="Start a private IMAP server on 127.0.0.1, put sample threads into it, run "
                    "one scan with a fixed date, print the status and the drafts written, and stop. "
@@ -248,7 +255,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if name in paused:
             why, since = paused[name]
             print(f"account {name}: paused since {since}: {why}\n"
-                  f"  fix the password (mail-followup auth set {name}), then reload or restart the service")
+                  f"  fix the sign-in (a password: mail-followup auth set {name}; an OAuth2 token: sign in again "
+                  f"with your token helper), then reload or restart the service")
         elif name not in passes:
             print(f"account {name}: never scanned")
         elif not passes[name][1]:
@@ -360,6 +368,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from mail_followup.wizard import run
+
+    return run(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     from mail_followup.daemon import run
@@ -376,4 +390,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "snooze": cmd_snooze,
             "calendar": cmd_calendar,
             "auth": cmd_auth,
-            "doctor": cmd_doctor, "run": cmd_run, "demo": cmd_demo}
+            "doctor": cmd_doctor, "init": cmd_init, "run": cmd_run, "demo": cmd_demo}

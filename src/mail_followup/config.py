@@ -314,6 +314,8 @@ class Imap(Strict):
     keyring: bool = True
     password_command: str | None = None
     password_env: str | None = None
+    oauth2_token_command: str | None = Field(
+        default=None, description="A command that prints a current OAuth2 access token (oama, pizauth, ...).")
     allow_plaintext: bool = False
     timeout_seconds: float = Field(default=60, gt=0)
 
@@ -327,6 +329,8 @@ class Imap(Strict):
     def _one_secret_source(self) -> "Imap":
         if self.password_command and self.password_env:
             raise ValueError("give password_command or password_env, not both")
+        if self.oauth2_token_command and (self.password_command or self.password_env):
+            raise ValueError("give oauth2_token_command or a password source, not both")
         return self
 
 
@@ -339,9 +343,38 @@ class Folders(Strict):
 
 class AccountModel(Settings):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    provider: Literal["gmail", "outlook", "fastmail", "icloud", "yahoo", "generic"] | None = None
     imap: Imap
     addresses: list[str] = Field(min_length=1)
     folders: Folders = Folders()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        """``provider`` fills the imap keys the user did not write (their own always win)."""
+        if not isinstance(data, dict) or not data.get("provider"):
+            return data
+        from mail_followup.providers import PROVIDERS
+
+        preset = PROVIDERS.get(str(data["provider"]))
+        if preset is None:
+            return data  # the Literal above reports the unknown name
+        imap = dict(data.get("imap") or {})
+        if preset.host:
+            imap.setdefault("host", preset.host)
+        imap.setdefault("port", preset.port)
+        imap.setdefault("security", preset.security)
+        addresses = data.get("addresses")
+        if isinstance(addresses, list) and addresses and isinstance(addresses[0], str):
+            imap.setdefault("username", addresses[0])
+        return {**data, "imap": imap}
+
+    @model_validator(mode="after")
+    def _sign_in(self) -> "AccountModel":
+        if self.provider == "outlook" and not self.imap.oauth2_token_command:
+            raise ValueError("provider outlook (Microsoft 365) accepts only OAuth2: set imap.oauth2_token_command "
+                             "to a token helper such as oama or pizauth (see the README)")
+        return self
 
     @field_validator("addresses")
     @classmethod

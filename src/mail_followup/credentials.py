@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import subprocess
 
 from mail_followup.config import Account
@@ -40,6 +41,61 @@ def password(account: Account) -> str:
         "no password source: keyring is off and neither password_command nor password_env is set",
         "set one of them in the account's imap section",
     )
+
+
+def token(account: Account) -> str:
+    """Run the account's ``oauth2_token_command`` and return the access token it prints (its first line).
+
+    The product runs no OAuth flow of its own: the helper (oama, pizauth, a
+    provider's script) keeps the refresh token and hands out a current
+    access token. A helper that fails or prints nothing cannot be fixed by
+    asking again, so that is an AuthError (the account pauses); a helper
+    that hangs is an AccountError (the next pass tries again). Errors name
+    the helper's program, never its output.
+    """
+    command = account.imap.oauth2_token_command
+    if not command:
+        raise AccountError(account.name, "no oauth2_token_command is set",
+                           "set imap.oauth2_token_command to a token helper such as oama or pizauth")
+    helper = command_program(command)
+    where = f"oauth2_token_command ({helper})"
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, stdin=subprocess.DEVNULL,
+                              timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        raise AccountError(account.name, f"{where} did not finish within 60 seconds",
+                           "run the command by hand: a helper waiting for a sign-in in the browser "
+                           "must be authorized first") from None
+    except OSError as exc:
+        raise AuthError(account.name, f"{where} cannot be run ({type(exc).__name__})") from None
+    if done.returncode != 0:
+        # Its stdout may be the token, its stderr may quote it: show neither.
+        log.debug("oauth2_token_command for %s failed with exit code %d", account.name, done.returncode)
+        raise AuthError(account.name, f"{where} failed with exit code {done.returncode}",
+                        "run the command by hand to see why; the helper may need a new sign-in "
+                        "(e.g. oama authorize, pizauth refresh), then resume the account")
+    value = done.stdout.decode("utf-8", "replace").split("\n", 1)[0].strip()
+    if not value:
+        raise AuthError(account.name, f"{where} printed nothing",
+                        "run the command by hand: it must print the access token on its first line")
+    if not value.isprintable() or not value.isascii() or any(c.isspace() for c in value):
+        raise AuthError(account.name, f"{where} printed something that is not an access token "
+                                      "(spaces, control or non-ASCII characters in its first line)",
+                        "run the command by hand: it must print only the access token on its first line")
+    return value
+
+
+def command_program(command: str) -> str:
+    """The name of the program a shell command line runs, for messages (never its arguments, which may hold secrets)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    for word in words:
+        if "=" in word.split("/", 1)[0]:
+            continue  # VAR=value before the program
+        return os.path.basename(word) or word
+    return "the command"
 
 
 def store_in_keyring(account: str, secret: str) -> None:

@@ -131,8 +131,9 @@ class Service:
         if outcome.failure == "auth":
             with Store(config.state_dir) as store:
                 store.pause(name, outcome.errors[0].split("\n")[0], datetime.now().astimezone())
-            log.error("account %s: paused until the password is fixed (mail-followup auth set %s, or a reload); "
-                      "retrying a refused login risks a lockout", name, name)
+            log.error("account %s: paused until the sign-in is fixed (the password: mail-followup auth set %s; an "
+                      "OAuth2 token: sign in again with the token helper), then a reload; retrying a refused "
+                      "login risks a lockout", name, name)
             state.summary = "paused: the login was refused"
         elif outcome.failure in ("network", "server"):
             state.failures += 1

@@ -197,7 +197,8 @@ def check_account(account: Account, secret: Secret, now: datetime) -> list[Findi
         with mailbox:
             findings.append(Finding(f"{area}: login", True,
                                     f"logged in to {imap.host}:{imap.effective_port} (security: {imap.security}) as "
-                                    f"{imap.username}, password from {secret_source(imap)}"))
+                                    f"{imap.username}, {'token' if imap.oauth2_token_command else 'password'} from "
+                                    f"{secret_source(imap)}"))
             if imap.security == "none" and imap.allow_plaintext and not _loopback(imap.host):
                 findings.append(Finding(f"{area}: login", True, "the password travels unencrypted "
                                         "(security: none, allow_plaintext: true)", note=True))
@@ -219,7 +220,9 @@ def check_account(account: Account, secret: Secret, now: datetime) -> list[Findi
 
 
 def secret_source(imap: Imap) -> str:
-    """Where the password comes from, in words (never the password)."""
+    """Where the password (or the OAuth2 token) comes from, in words (never the secret)."""
+    if imap.oauth2_token_command:
+        return "oauth2_token_command (OAuth2)"
     if imap.password_command:
         return "password_command"
     if imap.password_env:

@@ -8,9 +8,10 @@ verdict is cached), and only when a decision depends on it:
   before it named a date to come back by, when an out-of-office says its
   writer is back, and whether the contact once asked to stop (their latest
   answers);
-- for the whole account: which message a bounce returns, and whether an
+- for the whole account: which message a bounce returns, whether an
   answer that arrived since the last pass asks to stop (so the stop list and
-  ``status`` know).
+  ``status`` know), and whether an answer Exchange marked
+  X-Auto-Response-Suppress is an out-of-office after all.
 
 A first pass over a large mailbox therefore reads a handful of bodies, not
 one per thread.
@@ -41,11 +42,14 @@ def account_needs(threads: Iterable[Thread], mails: Iterable[Mail], verdicts: Ma
     """Bodies the whole account needs: answers dated ``answers_since`` or later (none when it is None)
     and bounces dated ``bounces_since`` or later."""
     wanted: dict[str, Needed] = {}
-    if answers_since is not None:
-        for thread in threads:
-            answer = thread.answer
-            if answer is not None and answer.date >= answers_since and kind_of(answer, verdicts) == "human":
-                _want(wanted, verdicts, answer, False, "does the answer ask to stop?")
+    for thread in threads:
+        answer = thread.answer
+        if answer is None or kind_of(answer, verdicts) != "human":
+            continue
+        if answer.auto_hint and answer.date >= bounces_since:  # Exchange hints; only the text can tell
+            _want(wanted, verdicts, answer, False, "is this answer an out-of-office?")
+        elif answers_since is not None and answer.date >= answers_since:
+            _want(wanted, verdicts, answer, False, "does the answer ask to stop?")
     for mail in mails:
         if mail.date >= bounces_since and kind_of(mail, verdicts) == "bounce":
             _want(wanted, verdicts, mail, False, "which message does the bounce return?")

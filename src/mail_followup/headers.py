@@ -24,6 +24,7 @@ FETCH_FIELDS = (
     "AUTO-SUBMITTED", "PRECEDENCE", "LIST-ID", "X-AUTOREPLY", "X-AUTORESPOND",
     "X-MAIL-FOLLOWUP-FOR", "X-MAIL-FOLLOWUP-ATTEMPT",
     "BCC", "CONTENT-TYPE", "X-FAILED-RECIPIENTS", "X-MS-EXCHANGE-INBOX-RULES-LOOP",
+    "THREAD-INDEX", "X-AUTO-RESPONSE-SUPPRESS",
 )
 FETCH_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(FETCH_FIELDS) + ")]"
 
@@ -68,7 +69,8 @@ class Mail:
     bcc: tuple[Addr, ...] = ()
     content_type: str = ""  # "type/subtype" plus the parameter that matters, e.g. "multipart/report; delivery-status"
     failed_recipients: tuple[str, ...] = ()
-    thread_hint: str | None = None  # a server's own thread id (Gmail's X-GM-THRID)
+    thread_hint: str | None = None  # a conversation id: Gmail's X-GM-THRID, else Exchange's Thread-Index root
+    auto_hint: bool = False  # Exchange's X-Auto-Response-Suppress: a hint of an automatic reply, never proof
     gone: bool = False  # it vanished from the server; kept so that it still counts
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -118,8 +120,13 @@ def parse_header_block(
     internaldate: datetime | None = None,
     thread_hint: str | None = None,
     interner: Interner | None = None,
+    server_id: str | None = None,
 ) -> Mail:
-    """Parse the fetched header fields of one message; never raise for bad input."""
+    """Parse the fetched header fields of one message; never raise for bad input.
+
+    ``server_id`` is the server's own id of the message (Gmail's X-GM-MSGID): the identity of a
+    message that has no Message-ID.
+    """
     problems: list[str] = []
     share = interner or Interner()
     fields = split_fields(raw or b"")
@@ -137,9 +144,14 @@ def parse_header_block(
     message_ids = _MSGID.findall(fields.get("message-id", ""))
     if message_ids:
         message_id = message_ids[0]
+    elif server_id:
+        message_id = f"<{server_id}@server-id.mail-followup.invalid>"
+        problems.append("no Message-ID; using the server's own id of the message")
     else:
         message_id = synthetic_message_id(text("date"), text("from"), subject, text("to"))
         problems.append("no Message-ID; using a stable key made from Date, From, Subject and To")
+    if thread_hint is None:
+        thread_hint = thread_index_root(fields.get("thread-index", ""))
     auto_submitted = fields.get("auto-submitted", "").strip().lower()
     precedence = fields.get("precedence", "").strip().lower()
     attempt_text = fields.get("x-mail-followup-attempt", "").strip()
@@ -166,8 +178,25 @@ def parse_header_block(
         content_type=_content_type(fields.get("content-type", "")),
         failed_recipients=tuple(a.lower() for a in _LOOSE_ADDRESS.findall(fields.get("x-failed-recipients", ""))),
         thread_hint=thread_hint,
+        auto_hint=bool(fields.get("x-auto-response-suppress")),
         problems=tuple(problems),
     )
+
+
+def thread_index_root(value: str) -> str | None:
+    """The conversation an Exchange/Outlook Thread-Index names: its first 22 bytes (a FILETIME and a GUID),
+    the same in every message of the conversation. None when the value is not a Thread-Index."""
+    import base64
+    import binascii
+
+    compact = "".join(value.split())
+    if len(compact) < 30:
+        return None
+    try:
+        raw = base64.b64decode(compact[:32] + "=" * (-len(compact[:32]) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return "ti:" + raw[:22].hex() if len(raw) >= 22 else None
 
 
 def split_fields(raw: bytes) -> dict[str, str]:

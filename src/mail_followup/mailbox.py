@@ -32,16 +32,22 @@ log = logging.getLogger(__name__)
 FETCH_CHUNK = 500
 HEADER_CHUNK = 5000  # UIDs per header FETCH; the command names them as ranges, so it stays short
 KNOWN_NAMES = {
-    "sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "INBOX.Sent",
+    "sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+             "[Gmail]/Gesendet", "[Google Mail]/Gesendet", "[Gmail]/Skickat", "[Gmail]/Sendt e-post", "INBOX.Sent",
              "Gesendet", "Gesendete Elemente", "Gesendete Objekte", "Skickat", "Skickade objekt",
              "Sendt", "Sendte elementer", "Sendte meldinger"),
-    "drafts": ("Drafts", "[Gmail]/Drafts", "INBOX.Drafts", "Entwürfe", "Utkast", "Kladder", "Kladd"),
+    "drafts": ("Drafts", "[Gmail]/Drafts", "[Google Mail]/Drafts", "[Gmail]/Entwürfe", "[Google Mail]/Entwürfe",
+               "[Gmail]/Utkast", "[Google Mail]/Utkast", "INBOX.Drafts", "Entwürfe", "Utkast", "Kladder", "Kladd"),
     "trash": ("Trash", "Deleted Items", "Deleted Messages", "INBOX.Trash", "[Gmail]/Trash", "[Gmail]/Bin",
               "Papierkorb", "Gelöschte Elemente", "Gelöschte Objekte", "Papperskorgen", "Borttagna objekt",
               "Borttagna meddelanden", "Slettede elementer", "Slettet", "Papirkurv"),
     "junk": ("Junk", "Spam", "Junk E-mail", "Junk Email", "INBOX.Junk", "INBOX.Spam", "[Gmail]/Spam", "Bulk Mail",
              "Junk-E-Mail", "Skräppost", "Søppelpost", "Spam-post"),
     "outbox": ("Outbox", "Postausgang", "Utkorgen", "Utboks"),
+    # Gmail's one folder holding every message, where a server does not flag it \All.
+    "all": ("[Gmail]/All Mail", "[Google Mail]/All Mail", "[Gmail]/Alle Nachrichten",
+            "[Google Mail]/Alle Nachrichten", "[Gmail]/Alla mail", "[Gmail]/All e-post", "[Google Mail]/Alla mail",
+            "[Google Mail]/All e-post"),
 }
 SPECIAL_USE = {"sent": b"\\Sent", "drafts": b"\\Drafts", "trash": b"\\Trash", "junk": b"\\Junk", "all": b"\\All"}
 _UNSELECTABLE = {b"\\Noselect", b"\\NonExistent"}
@@ -120,7 +126,7 @@ class Mailbox:
         if imap.security == "none" and not is_loopback(host) and not imap.allow_plaintext:
             raise AccountError(
                 account.name,
-                f"refusing to send a password unencrypted to {host}:{port}",
+                f"refusing to send a password or token unencrypted to {host}:{port}",
                 "use security: tls or starttls; if you really mean it, set allow_plaintext: true",
             )
         context = ssl.create_default_context()
@@ -133,8 +139,11 @@ class Mailbox:
             raise AccountError(account.name, f"cannot connect to {host}:{port}: {_describe(exc)}",
                                "check host, port and security, and that the network is up", kind="network") from None
         client.normalise_times = False
+        from mail_followup.credentials import token
+        from mail_followup.signin import sign_in
+
         try:
-            client.login(imap.username, secret(account))
+            sign_in(client, account, secret, token)  # a password, or an OAuth2 token from oauth2_token_command
         except LoginError:
             _quietly_close(client)
             raise AuthError(account.name, f"the server {host} refused the login for {imap.username}",
@@ -211,7 +220,7 @@ class Mailbox:
                                    f"folders found: {', '.join(names)}")
             replies = [f for f in wanted.replies if f not in wanted.exclude]
         else:
-            everything = [n for n in names if SPECIAL_USE["all"] in flags_by_name[n]]
+            everything = by_role("all")
             if everything:
                 how["replies"] = f"the all-mail folder {everything[0]}"
                 replies = everything[:1]
@@ -317,12 +326,13 @@ class Mailbox:
 
     def _header_items(self) -> list[str]:
         gmail = "X-GM-EXT-1" in self.capabilities
-        return ["FLAGS", "INTERNALDATE", FETCH_ITEM] + (["X-GM-THRID"] if gmail else [])
+        return ["FLAGS", "INTERNALDATE", FETCH_ITEM] + (["X-GM-THRID", "X-GM-MSGID"] if gmail else [])
 
     def _mail(self, folder: str, uid: int, data: dict[bytes, Any]) -> Mail:
-        thrid = data.get(b"X-GM-THRID")
+        thrid, msgid = data.get(b"X-GM-THRID"), data.get(b"X-GM-MSGID")
         mail = parse_header_block(folder, uid, header_block(data), tuple(data.get(b"FLAGS", ())),
-                                  data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None, self._share)
+                                  data.get(b"INTERNALDATE"), f"gm:{thrid}" if thrid else None, self._share,
+                                  server_id=f"gm-{msgid}" if msgid else None)
         for problem in mail.problems:
             log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
         return mail

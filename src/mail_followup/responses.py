@@ -20,8 +20,9 @@ _UID = re.compile(rb"(?:^|[ (])UID (\d+)")
 _FLAGS = re.compile(rb"(?:^|[ (])FLAGS \(([^)]*)\)")
 _INTERNALDATE = re.compile(rb'(?:^|[ (])INTERNALDATE "(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
 _THRID = re.compile(rb"(?:^|[ (])X-GM-THRID (\d+)")
+_MSGID = re.compile(rb"(?:^|[ (])X-GM-MSGID (\d+)")
 _MODSEQ = re.compile(rb"(?:^|[ (])MODSEQ \((\d+)\)")
-_KNOWN = re.compile(rb'(?:UID \d+|FLAGS \([^)]*\)|INTERNALDATE "[^"]*"|X-GM-THRID \d+|MODSEQ \(\d+\))')
+_KNOWN = re.compile(rb'(?:UID \d+|FLAGS \([^)]*\)|INTERNALDATE "[^"]*"|X-GM-THRID \d+|X-GM-MSGID \d+|MODSEQ \(\d+\))')
 _LEFTOVER = re.compile(rb"^\s*\d+\s*\(|\)\s*$")
 _SECTION = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{\d+\}$")
 
@@ -31,7 +32,7 @@ def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
 
     imapclient's parser reads the response a byte at a time in Python, which
     is most of a large scan's time. Responses of the shapes a scan asks for
-    (UID, FLAGS, INTERNALDATE, MODSEQ, X-GM-THRID and one body section as a
+    (UID, FLAGS, INTERNALDATE, MODSEQ, X-GM-THRID, X-GM-MSGID and one body section as a
     literal) are read here with a few patterns; anything else goes to
     imapclient's parser, so no server's answer is ever misread.
     """
@@ -60,7 +61,7 @@ def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
         date = _INTERNALDATE.search(text)
         if date is not None:
             record[b"INTERNALDATE"] = _internaldate(date.groups())
-        for pattern, key in ((_THRID, b"X-GM-THRID"), (_MODSEQ, b"MODSEQ")):
+        for pattern, key in ((_THRID, b"X-GM-THRID"), (_MSGID, b"X-GM-MSGID"), (_MODSEQ, b"MODSEQ")):
             found = pattern.search(text)
             if found is not None:
                 record[key] = int(found.group(1))

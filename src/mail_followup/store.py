@@ -392,7 +392,7 @@ def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
         " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
         json.dumps({
             "bcc": [[a.name, a.address] for a in m.bcc], "content_type": m.content_type,
-            "failed": list(m.failed_recipients), "thread_hint": m.thread_hint,
+            "failed": list(m.failed_recipients), "thread_hint": m.thread_hint, "auto_hint": m.auto_hint,
         }, ensure_ascii=False),
     )
 
@@ -435,5 +435,6 @@ class _MailReader:
             content_type=more.get("content_type", ""),
             failed_recipients=tuple(more.get("failed", ())),
             thread_hint=more.get("thread_hint"),
+            auto_hint=bool(more.get("auto_hint")),
             gone=gone,
         )
