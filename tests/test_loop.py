@@ -227,3 +227,41 @@ def test_calendar_lists_the_next_followups_offline(configured, capsysbinary) -> 
     assert ics.startswith(b"BEGIN:VCALENDAR\r\n") and ics.count(b"BEGIN:VEVENT") == 2
     assert b"DTSTART:20261216T073000Z" in ics and b"DTSTART:20261215T073000Z" in ics  # coffee, question
     assert b"SUMMARY:Follow up: Coffee next week? (kim@example.com)" in ics
+
+
+def test_a_full_disk_for_the_state_is_one_clear_error_and_the_next_pass_recovers(configured, capsys,
+                                                                                 monkeypatch) -> None:
+    """SQLite's "disk full" cannot be had on demand from a real disk here, so it is injected (a mock, for a
+    fault a real server cannot produce); everything else is real."""
+    import sqlite3
+
+    from mail_followup.store import Store
+
+    account, config = configured
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "record_draft", full)
+    monkeypatch.setattr(Store, "save_reports", full)
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 1 and any("cannot be written: database or disk is full" in e for e in report["errors"])
+    monkeypatch.undo()
+    monkeypatch.setenv("MF_TEST_PASSWORD", account.password)
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    # The draft appended before the disk filled is found in Drafts, not written twice.
+    assert code == 0 and by_subject(report)["Coffee next week?"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 1
+
+
+def test_a_missing_drafts_folder_stops_the_account_with_one_clear_message(configured, capsys) -> None:
+    account, config = configured
+    if account.kind == "pymap":
+        with account.client() as client:
+            client.delete_folder("Drafts")
+    else:  # Dovecot recreates its configured Drafts at once: name one the server does not have
+        config.write_text(config.read_text() + "    folders: {drafts: Brouillons}\n")
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 1 and len(report["errors"]) == 1 and "drafts" in report["errors"][0].lower()
+    assert "Drafts" not in account.folder_names() or account.kind == "dovecot"
+    assert not [f for f in account.folder_names() if f == "Brouillons"]  # nothing was created or written

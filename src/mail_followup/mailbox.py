@@ -22,6 +22,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import seq_to_parenstr_upper
 
 from mail_followup.config import Account, Folders as FolderSettings
+from mail_followup import writes
 from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
 from mail_followup.headers import FETCH_ITEM, Interner, Mail, parse_header_block
 from mail_followup.responses import flag_set, header_block, parse_fetch, uid_ranges, uid_set
@@ -404,9 +405,11 @@ class Mailbox:
         self._selected = None
         try:
             self.client.add_flags([uid], [b"\\Deleted"], silent=True)
+            writes.step(f"flag own draft {uid} deleted in {folder}")
             if "UIDPLUS" not in self.capabilities:
                 return False
             self.client.uid_expunge([uid])
+            writes.step(f"expunge own draft {uid} in {folder}")
             return True
         finally:
             # Back to read-only at once: no later CLOSE may ever expunge what the user flagged.
@@ -421,10 +424,12 @@ class Mailbox:
     def append_unread(self, folder: str, data: bytes, when: datetime) -> None:
         """APPEND a message without \\Seen: something for the user to read (the weekly review)."""
         self.client.append(folder, data, flags=(), msg_time=when)
+        writes.step(f"APPEND to {folder}")
 
     def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:
         """APPEND with \\Draft and \\Seen; return the new UID when the server says it (UIDPLUS)."""
         response = self.client.append(folder, data, flags=(b"\\Draft", b"\\Seen"), msg_time=when)
+        writes.step(f"APPEND draft to {folder}")
         match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
         return int(match.group(1)) if match else None
 

@@ -17,6 +17,7 @@ import imaplib
 import json
 import logging
 import socket
+import sqlite3
 import ssl
 import threading
 from email.policy import SMTP
@@ -131,11 +132,23 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         result.errors.append(message)
         result.failure = "server"
         log.error("%s", message)
+    except sqlite3.Error as exc:  # a full disk, a read-only state directory: this machine's trouble
+        message = (f"account {account.name!r}: the state database in {store.path.parent} cannot be written: {exc}; "
+                   "nothing was lost (the next pass redoes what this one could not record)")
+        result.errors.append(message)
+        result.failure = "local"
+        log.error("%s", message)
     if not dry_run:
         error = "; ".join(result.errors) or None
         keep = result.unchanged or not result.threads and not result.ok  # the last reports still stand
-        store.save_reports(account.name, None if keep else result.threads, result.ok, error, now,
-                           fingerprint(account))
+        try:
+            store.save_reports(account.name, None if keep else result.threads, result.ok, error, now,
+                               fingerprint(account))
+        except sqlite3.Error as exc:
+            if result.failure != "local":
+                result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
+                result.failure = "local"
+            log.error("account %s: the decisions of this pass could not be recorded: %s", account.name, exc)
     return result
 
 

@@ -18,6 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mail_followup import writes
 from mail_followup.classify import Verdict
 from mail_followup.headers import Addr, Interner, Mail
 from mail_followup.paths import ensure_private_dir
@@ -168,6 +169,7 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        writes.step("sqlite commit")
 
     def _migrate(self) -> None:
         self.db.execute(
