@@ -317,7 +317,27 @@ class Imap(Strict):
     oauth2_token_command: str | None = Field(
         default=None, description="A command that prints a current OAuth2 access token (oama, pizauth, ...).")
     allow_plaintext: bool = False
+    tls_ca_file: str | None = Field(default=None, description="A CA certificate (PEM) to trust for this server.")
+    tls_fingerprint: str | None = Field(
+        default=None, description="Trust exactly this server certificate: its SHA-256 fingerprint (hex).")
     timeout_seconds: float = Field(default=60, gt=0)
+
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").replace(" ", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", digits):
+            raise ValueError("give the certificate's SHA-256 fingerprint: 64 hex digits (colons allowed)")
+        return digits
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value!r} is not a file; give the path of a PEM certificate")
+        return str(Path(value).expanduser()) if value else None
 
     @property
     def effective_port(self) -> int:

@@ -130,15 +130,29 @@ class Mailbox:
                 f"refusing to send a password or token unencrypted to {host}:{port}",
                 "use security: tls or starttls; if you really mean it, set allow_plaintext: true",
             )
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=imap.tls_ca_file)
+        if imap.tls_fingerprint:  # the pinned certificate is the check, made below before any secret is sent
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         try:
             client = IMAPClient(host, port=port, ssl=imap.security == "tls", ssl_context=context,
                                 timeout=imap.timeout_seconds)
             if imap.security == "starttls":
-                client.starttls(context)
+                client.starttls(context)  # a server without STARTTLS is refused here: never a plaintext fallback
+        except ssl.SSLCertVerificationError as exc:
+            raise AccountError(account.name, f"cannot connect to {host}:{port}: {_describe(exc)}",
+                               _trust_advice(host, port, imap.security), kind="network") from None
         except (OSError, IMAPClientError, ssl.SSLError) as exc:
             raise AccountError(account.name, f"cannot connect to {host}:{port}: {_describe(exc)}",
                                "check host, port and security, and that the network is up", kind="network") from None
+        if imap.tls_fingerprint and imap.security != "none":
+            got = _fingerprint(client)
+            if got != imap.tls_fingerprint:
+                _quietly_close(client)
+                raise AccountError(account.name, f"the certificate of {host}:{port} is not the pinned one "
+                                   f"(it has SHA-256 {got})",
+                                   "if the server really changed its certificate, put the new fingerprint in "
+                                   "imap.tls_fingerprint")
         client.normalise_times = False
         from mail_followup.credentials import token
         from mail_followup.signin import sign_in
@@ -432,6 +446,32 @@ class Mailbox:
         writes.step(f"APPEND draft to {folder}")
         match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())
         return int(match.group(1)) if match else None
+
+
+def _fingerprint(client: IMAPClient) -> str:
+    """The SHA-256 of the server's certificate on this connection."""
+    import hashlib
+
+    der = client._imap.sock.getpeercert(binary_form=True) or b""
+    return hashlib.sha256(der).hexdigest()
+
+
+def _trust_advice(host: str, port: int, security: str) -> str:
+    """How to trust a server whose certificate the system does not: its CA, or its certificate pinned."""
+    fingerprint = ""
+    if security == "tls":
+        try:
+            import hashlib
+
+            pem = ssl.get_server_certificate((host, port), timeout=10)
+            fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+        except (OSError, ValueError):
+            pass
+    pin = (f"imap.tls_fingerprint: {fingerprint}" if fingerprint else
+           f"imap.tls_fingerprint (its SHA-256: openssl s_client -starttls imap -connect {host}:{port} "
+           "| openssl x509 -noout -fingerprint -sha256)")
+    return (f"if this is your server with its own certificate, trust its CA with imap.tls_ca_file: /path/to/ca.pem, "
+            f"or pin the certificate once you have checked it is the right one: {pin}")
 
 
 def _describe(exc: BaseException) -> str:
