@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 _DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
+MAX_READ_BYTES = 4 << 20  # of one message, for quoting
 
 
 def plain_text(raw: bytes) -> str:
@@ -23,17 +24,23 @@ def plain_text(raw: bytes) -> str:
     return read_body(raw)[0]
 
 
-def read_body(raw: bytes) -> tuple[str, str | None]:
+def read_body(raw: bytes, where: str = "a message") -> tuple[str, str | None]:
     """The message's text (from its HTML when it has no text part), and its HTML when it has some.
 
-    The HTML is returned as received: whoever shows it must sanitize it.
+    The HTML is returned as received: whoever shows it must sanitize it. ``where`` names the message
+    (account, folder and UID) in the warning a broken one gets.
     """
     import mailparser  # heavy: only a pass that composes needs it
 
+    if len(raw) > MAX_READ_BYTES:
+        # The quoted message is fetched whole; a draft quotes 120 lines and 200,000 characters of HTML at
+        # most, so reading more only costs time and memory (a 50 MB body: seconds and hundreds of MB).
+        log.info("a message of %d bytes: only its first %d are read for quoting", len(raw), MAX_READ_BYTES)
+        raw = raw[:MAX_READ_BYTES]
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # a broken message is reported by the caller, never fatal
-        log.warning("cannot parse a message body (%s); quoting nothing", type(exc).__name__)
+        log.warning("%s: cannot parse its body (%s); quoting nothing", where, type(exc).__name__)
         return "", None
     markup = "\n".join(parsed.text_html) if parsed.text_html else None
     if parsed.text_plain:

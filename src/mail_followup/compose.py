@@ -29,6 +29,7 @@ HEADER_CHECK = "X-Mail-Followup-Check"
 MAX_QUOTED_LINES = 120
 MAX_QUOTED_HTML = 200_000  # characters of a quoted HTML original
 MAX_REFERENCES = 20
+MAX_SUBJECT = 1000  # characters of the original subject in the draft's: a 1 MiB subject is cut, not folded
 _MSGID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>$")
 
 
@@ -84,7 +85,7 @@ def compose(
         msg["To"] = to
     if cc:
         msg["Cc"] = cc
-    msg["Subject"] = lang.reply_prefix + display_subject(original_mail.subject)
+    msg["Subject"] = lang.reply_prefix + inert(display_subject(original_mail.subject))[:MAX_SUBJECT]
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = draft_message_id(thread.key, decision.next_attempt, from_addr.address)
     if _MSGID.match(latest_mail.message_id):
@@ -322,12 +323,25 @@ def _addresses(addrs: tuple[Addr, ...], own: set[str]) -> list[Address]:
     return out
 
 
+def inert(text: str) -> str:
+    """Text read from received mail, made safe to set as a header value of the draft.
+
+    The email package decodes RFC 2047 words in any value it is given, again, and (Python before
+    3.11.10, CVE-2024-6923) writes what they decode to as is: a subject kept as raw text because one
+    of its words was broken, "=?utf-8?q?x=0D=0ABcc:_evil?= =?utf-8?b?!?=", became a Bcc header of the
+    draft. So "=?" is split by a word joiner (it can no longer start an encoded word, and reads the
+    same), every line break (also U+2028, U+0085, VT, FF) becomes a space, and control characters go.
+    """
+    text = "".join(c if c >= " " or c == "\t" else " " for c in text.replace("\x7f", " "))
+    return " ".join(text.split()).replace("=?", "=\u2060?")
+
+
 def _address(addr: Addr) -> Address | None:
     """A strictly valid address or None: a value that does not parse never reaches a header."""
     local, _, domain = addr.address.rpartition("@")
     if not local or not domain or any(c in addr.address for c in "\r\n<>\",;\\ "):
         return None
     try:
-        return Address(display_name=addr.name.replace("\r", " ").replace("\n", " "), username=local, domain=domain)
+        return Address(display_name=inert(addr.name), username=local, domain=domain)
     except (ValueError, TypeError):
         return None

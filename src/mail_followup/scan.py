@@ -590,7 +590,7 @@ def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, i
     found = {}
     for folder, uids in wanted.items():
         for uid, raw in mailbox.fetch_bodies(folder, sorted(uids), limit=None).items():
-            found[(folder, uid)] = Quoted(*bodies.read_body(raw))
+            found[(folder, uid)] = Quoted(*bodies.read_body(raw, f"{mailbox.account}: {folder} UID {uid}"))
     return found
 
 

@@ -1,0 +1,103 @@
+"""Network faults on demand (issue 9, parts 2 and 3): a TCP proxy between the product and Dovecot.
+
+One fault per proxy, chosen by the campaign: cut the connection after N
+bytes in one direction (which lands inside a SELECT, a FETCH, an APPEND
+before or after the server's tagged OK...), stall it after N bytes (the
+client's timeout ends it), or refuse it. The proxy also keeps what the
+client sent, so a campaign can read the protocol log.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "cut" | "stall" | "refuse" | "none"
+    direction: str = "down"  # "down": server to client; "up": client to server
+    after: int = 0  # bytes that pass before the fault
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int, fault: Fault) -> None:
+        self.target = (target_host, target_port)
+        self.fault = fault
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.sent = bytearray()  # what the client sent, every connection in order
+        self._passed = {"up": 0, "down": 0}
+        self._struck = False
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.fault.kind == "refuse" and not self._struck:
+                self._struck = True
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, server, "up"), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, "down"), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
+        try:
+            while data := source.recv(4096):
+                if direction == "up":
+                    self.sent += data
+                data = self._let_through(data, direction, source, sink)
+                if data is None:
+                    return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(source, sink)
+
+    def _let_through(self, data: bytes, direction: str, source: socket.socket, sink: socket.socket) -> bytes | None:
+        """The part of ``data`` the fault lets pass; None once the connection is cut."""
+        fault = self.fault
+        with self._lock:
+            if fault.kind not in ("cut", "stall") or fault.direction != direction or self._struck:
+                return data
+            room = fault.after - self._passed[direction]
+            if len(data) <= room:
+                self._passed[direction] += len(data)
+                return data
+            self._struck = True
+        if room > 0:
+            sink.sendall(data[:room])
+        if fault.kind == "stall":
+            time.sleep(30)  # longer than any client timeout in the campaign: the client gives up
+        self._close(source, sink)
+        return None
+
+    @staticmethod
+    def _close(*sockets: socket.socket) -> None:
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    @property
+    def struck(self) -> bool:
+        return self._struck
+
+    def close(self) -> None:
+        self.listener.close()
