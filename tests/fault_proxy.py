@@ -101,3 +101,9 @@ class FaultProxy:
 
     def close(self) -> None:
         self.listener.close()
+
+    def __enter__(self) -> "FaultProxy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

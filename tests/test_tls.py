@@ -81,14 +81,17 @@ def test_a_ca_file_or_a_pinned_fingerprint_trusts_the_server(server: DovecotServ
 def test_no_login_crosses_the_wire_before_tls(server: DovecotServer, pymap_account, tmp_path: Path) -> None:
     """STARTTLS asked of a server without it (pymap) is refused, never a plaintext fallback; and against
     Dovecot with an untrusted certificate nothing of LOGIN or AUTHENTICATE leaves in clear."""
-    from recording_proxy import RecordingProxy
+    from fault_proxy import Fault, FaultProxy
 
-    with RecordingProxy(pymap_account.host, pymap_account.port) as proxy:
+    def recording(host: str, port: int) -> FaultProxy:
+        return FaultProxy(host, port, Fault("none"))  # a proxy that only keeps what the client sent
+
+    with recording(pymap_account.host, pymap_account.port) as proxy:
         with pytest.raises(AccountError):
             Mailbox.connect(account(tmp_path, proxy.port, "starttls"), lambda a: pymap_account.password)
         assert b"STARTTLS" in proxy.sent.upper() or b"CAPABILITY" in proxy.sent.upper()
         assert b"LOGIN" not in proxy.sent.upper() and b"AUTHENTICATE" not in proxy.sent.upper()
-    with RecordingProxy(server.host, server.port) as proxy:
+    with recording(server.host, server.port) as proxy:
         with pytest.raises(AccountError, match="certificate verify failed"):
             Mailbox.connect(account(tmp_path, proxy.port, "starttls"), lambda a: server.password)
         assert b"STARTTLS" in proxy.sent.upper()
