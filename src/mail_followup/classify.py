@@ -16,6 +16,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import yaml
 
@@ -44,15 +45,19 @@ class Phrases:
 
 
 @lru_cache(maxsize=None)
-def all_phrases() -> tuple[Phrases, ...]:
+def phrase_files() -> tuple[tuple[str, dict[str, Any]], ...]:
+    """Every language's ``phrases/<code>.yaml``, read once: (code, its contents)."""
     folder = resources.files("mail_followup") / "phrases"
+    return tuple((item.name.removesuffix(".yaml"), yaml.safe_load(item.read_text("utf-8")))
+                 for item in sorted(folder.iterdir(), key=lambda p: p.name) if item.name.endswith(".yaml"))
+
+
+@lru_cache(maxsize=None)
+def all_phrases() -> tuple[Phrases, ...]:
     found = []
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".yaml"):
-            continue
-        raw = yaml.safe_load(item.read_text("utf-8"))
+    for code, raw in phrase_files():
         found.append(Phrases(
-            code=item.name.removesuffix(".yaml"),
+            code=code,
             quote_headers=tuple(re.compile(p, re.I) for p in raw["quote_headers"]),
             **{k: tuple(str(v).lower() for v in raw[k]) for k in (
                 "auto_reply_subjects", "stop_phrases", "return_cues", "calendar_subjects",

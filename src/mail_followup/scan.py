@@ -34,7 +34,7 @@ from mail_followup.config import Account, Config, Settings
 from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
-from mail_followup.templates import load_templates
+from mail_followup.templates import Templates, load_templates
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
@@ -571,13 +571,15 @@ def _write_batch(
         result.errors.append(message)
         log.error("%s", message)
         return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
+    templates = load_templates(account.settings.templates_dir)  # read and checked once per batch, not per draft
     done = []
     for thread, decision in ready:
         if cancel is not None and cancel.is_set():  # the service is stopping: the write in flight was the last
             done.append((thread, _with(decision, "due", "the service stopped before writing it; the next pass does")))
             continue
         done.append((thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
-                                    next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted)))
+                                    next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted,
+                                    templates)))
     return done
 
 
@@ -597,7 +599,7 @@ def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, i
 def _write(
     account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, thread: Thread, decision: Decision,
     now: datetime, dry_run: bool, result: AccountResult, existing: FoundDraft | None,
-    quoted: dict[tuple[str, int], Quoted],
+    quoted: dict[tuple[str, int], Quoted], templates: Templates,
 ) -> Decision:
     """Carry out one due decision; return the decision as it stands afterwards."""
     attempt = decision.next_attempt
@@ -616,7 +618,7 @@ def _write(
                       if thread.original.message_id != thread.last_user.message_id else None),
             sender=Sender(account.settings.sender_name, account.settings.signature),
             language=choose_language(thread.language, account.settings.language),
-            templates=load_templates(account.settings.templates_dir),
+            templates=templates,
         )
         uid = mailbox.append_draft(folders.drafts, as_bytes(msg), now)
         store.record_draft(account.name, DraftRecord(thread.key, attempt, str(msg["Message-ID"]), folders.drafts, uid))

@@ -18,10 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
-import yaml
-
+from mail_followup.classify import phrase_files
 from mail_followup.config import DEFAULT_POLICIES, ScenarioRule, Settings
 from mail_followup.threads import Thread, address_matches
 
@@ -69,11 +67,8 @@ def builtin_rules() -> tuple[ScenarioRule, ...]:
     """The keyword rules of every language: all subject rules first (the topic the user chose), then the body."""
     subject: dict[str, list[str]] = {name: [] for name in BUILTIN_ORDER}
     body: dict[str, list[str]] = {name: [] for name in BUILTIN_ORDER}
-    folder = resources.files("mail_followup") / "phrases"
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".yaml"):
-            continue
-        raw = yaml.safe_load(item.read_text("utf-8")).get("scenario_keywords", {})
+    for _, contents in phrase_files():
+        raw = contents.get("scenario_keywords", {})
         for name in BUILTIN_ORDER:
             subject[name] += [str(w) for w in raw.get(name, {}).get("subject", [])]
             body[name] += [str(w) for w in raw.get(name, {}).get("body", [])]
