@@ -265,3 +265,54 @@ def test_a_missing_drafts_folder_stops_the_account_with_one_clear_message(config
     assert code == 1 and len(report["errors"]) == 1 and "drafts" in report["errors"][0].lower()
     assert "Drafts" not in account.folder_names() or account.kind == "dovecot"
     assert not [f for f in account.folder_names() if f == "Brouillons"]  # nothing was created or written
+
+
+@pytest.fixture(scope="module")
+def quota_server():
+    from imapservers import DovecotServer
+
+    if not DovecotServer.available():
+        pytest.skip("Dovecot not installed")
+    with DovecotServer(quota="64K") as server:
+        yield server
+
+
+def test_a_mailbox_over_its_quota_is_one_clear_message_and_the_drafts_come_once_space_is_freed(
+        quota_server, tmp_path: Path, monkeypatch, capsys) -> None:
+    from scenario import seed, write_config
+
+    account = quota_server.new_account()
+    monkeypatch.setenv("MF_TEST_PASSWORD", account.password)
+    seed(account)
+    account.append("Sent", raw_mail(f"Me <{ME}>", "noor@example.com", "The slides", at("2026-12-01T15:30:00+01:00"),
+                                    "<slides@example.org>"), flags=(b"\\Seen",))
+    config = write_config(tmp_path, account)
+    filler = b"Subject: filler\r\nMessage-ID: <filler-%d@example.net>\r\n\r\n" + b"x" * 1000 + b"\r\n"
+    with account.client() as client:  # fill the mailbox to the brim, as a real one fills up
+        for n in range(200):
+            try:
+                client.append("INBOX", filler % n)
+            except Exception as exc:
+                assert "OVERQUOTA" in str(exc)
+                break
+        else:
+            pytest.fail("the quota never struck")
+
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 1 and len(report["errors"]) == 1, report["errors"]
+    assert "over its quota" in report["errors"][0] and "2 draft(s) wait" in report["errors"][0]
+    states = by_subject(report)
+    assert states["Coffee next week?"]["state"] == states["The slides"]["state"] == "due"
+    assert account.messages("Drafts") == []
+
+    with account.client() as client:  # the user frees some space
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "filler"]))
+        client.expunge()
+    code, report = scan_json(config, WEDNESDAY, capsys)
+    assert code == 0 and report["errors"] == []
+    states = by_subject(report)
+    assert states["Coffee next week?"]["state"] == states["The slides"]["state"] == "drafted"
+    assert len(account.messages("Drafts")) == 2
+    code, report = scan_json(config, WEDNESDAY, capsys)  # and never a second time
+    assert code == 0 and len(account.messages("Drafts")) == 2

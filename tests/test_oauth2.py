@@ -168,6 +168,17 @@ def test_a_helper_that_gives_no_token_pauses_the_account_without_showing_its_out
     assert "SECRET-TOKEN" not in str(info.value)
 
 
+def test_a_helper_that_hangs_is_killed_and_the_next_pass_tries_again(tmp_path: Path, monkeypatch) -> None:
+    """An AccountError (try again), not an AuthError (pause): a helper waiting for a browser sign-in may finish later."""
+    monkeypatch.setattr(credentials, "HELPER_TIMEOUT_SECONDS", 0.5)
+    text = ("accounts:\n  - name: a\n    imap: {host: h.example, username: u, "
+            "oauth2_token_command: 'echo SECRET-TOKEN; sleep 30'}\n    addresses: [a@b.example]\n")
+    with pytest.raises(AccountError) as info:
+        credentials.token(parse_config(text, tmp_path / "c.yaml").accounts[0])
+    assert not isinstance(info.value, AuthError)
+    assert "did not finish within 0.5 seconds" in str(info.value) and "SECRET-TOKEN" not in str(info.value)
+
+
 def test_the_message_names_the_program_never_its_arguments() -> None:
     assert credentials.command_program("oama access me@example.org") == "oama"
     assert credentials.command_program("PIZAUTH=1 ~/bin/pizauth show --secret xyz work") == "pizauth"

@@ -49,8 +49,12 @@ def cases(dovecot_server, tmp_path: Path) -> tuple[str, dict[str, str]]:
                                          f"password_command: 'echo {SECRET} >&2; echo {SECRET}-out; exit 3'",
         "a password_command that prints nothing": f"{base}, port: {dovecot_server.port}, security: none, "
                                                   "password_command: 'true'",
+        "a password_command that hangs": f"{base}, port: {dovecot_server.port}, security: none, "
+                                         f"password_command: 'echo {SECRET}; sleep 30'",
         "a token command that fails": f"{base}, port: {dovecot_server.port}, security: none, "
                                       f"oauth2_token_command: 'echo {SECRET}; exit 1'",
+        "a token command that hangs": f"{base}, port: {dovecot_server.port}, security: none, "
+                                      f"oauth2_token_command: 'echo {SECRET}; sleep 30'",
         "a keyring that refuses": f"{base}, port: {dovecot_server.port}, security: none",
     }
 
@@ -59,7 +63,10 @@ def test_no_command_and_no_failure_shows_the_secret(cases, tmp_path: Path, capsy
     import keyring
     from keyring.backends.fail import Keyring as FailKeyring
 
+    from mail_followup import credentials
+
     monkeypatch.setenv("MF_SECRET", SECRET)
+    monkeypatch.setattr(credentials, "HELPER_TIMEOUT_SECONDS", 1.0)  # a hung helper, without the 60 s wait
     previous = keyring.get_keyring()
     keyring.set_keyring(FailKeyring())
     caplog.set_level(logging.DEBUG)
@@ -93,3 +100,4 @@ def test_no_command_and_no_failure_shows_the_secret(cases, tmp_path: Path, capsy
     for form in forms(SECRET, user):
         assert form not in text
     assert f"{SECRET}-out" not in text and "raised" not in text
+    assert "password_command did not finish within 1 seconds" in text

@@ -19,6 +19,20 @@ log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "mail-followup"
 
+HELPER_TIMEOUT_SECONDS = 60.0
+"""How long a password or token helper may take: long enough to type a passphrase into
+pinentry or to approve a sign-in, short enough that a hung one doesn't stall the service."""
+
+
+def run_helper(command: str) -> subprocess.CompletedProcess[bytes]:
+    """Run a password or token helper through the shell, its output captured, its stdin closed.
+
+    Raises subprocess.TimeoutExpired (the helper is killed) after
+    HELPER_TIMEOUT_SECONDS and OSError when it cannot be started.
+    """
+    return subprocess.run(command, shell=True, capture_output=True, stdin=subprocess.DEVNULL,
+                          timeout=HELPER_TIMEOUT_SECONDS, check=False)
+
 
 def password(account: Account) -> str:
     """Return the password for ``account``; raise AccountError naming the source when there is none."""
@@ -60,10 +74,9 @@ def token(account: Account) -> str:
     helper = command_program(command)
     where = f"oauth2_token_command ({helper})"
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, stdin=subprocess.DEVNULL,
-                              timeout=60, check=False)
+        done = run_helper(command)
     except subprocess.TimeoutExpired:
-        raise AccountError(account.name, f"{where} did not finish within 60 seconds",
+        raise AccountError(account.name, f"{where} did not finish within {HELPER_TIMEOUT_SECONDS:g} seconds",
                            "run the command by hand: a helper waiting for a sign-in in the browser "
                            "must be authorized first") from None
     except OSError as exc:
@@ -126,9 +139,13 @@ def _from_keyring(account: str) -> str:
 
 def _from_command(account: str, command: str) -> str:
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, timeout=60, check=False)
+        done = run_helper(command)
     except subprocess.TimeoutExpired:
-        raise AccountError(account, "password_command did not finish within 60 seconds") from None
+        raise AccountError(account, f"password_command did not finish within {HELPER_TIMEOUT_SECONDS:g} seconds",
+                           "run the command by hand: a passphrase prompt needs a terminal or a pinentry "
+                           "the service can reach") from None
+    except OSError as exc:
+        raise AccountError(account, f"password_command cannot be run ({type(exc).__name__})") from None
     if done.returncode != 0:
         # Its stderr may be useful, its stdout may be the secret: show neither in full.
         log.debug("password_command for %s failed with exit code %d", account, done.returncode)

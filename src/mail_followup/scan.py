@@ -573,14 +573,43 @@ def _write_batch(
         return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
     templates = load_templates(account.settings.templates_dir)  # read and checked once per batch, not per draft
     done = []
+    full: OverQuota | None = None
     for thread, decision in ready:
         if cancel is not None and cancel.is_set():  # the service is stopping: the write in flight was the last
             done.append((thread, _with(decision, "due", "the service stopped before writing it; the next pass does")))
             continue
-        done.append((thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
-                                    next(iter(existing.get((thread.key, decision.next_attempt), [])), None), quoted,
-                                    templates)))
+        if full is None:
+            try:
+                done.append((thread, _write(account, mailbox, store, folders, thread, decision, now, dry_run, result,
+                                            next(iter(existing.get((thread.key, decision.next_attempt), [])), None),
+                                            quoted, templates)))
+                continue
+            except OverQuota as exc:
+                full = exc
+        done.append((thread, _with(decision, "due", "the mailbox is over its quota on the server; "
+                                                    "the next pass tries again")))
+    if full is not None:
+        # One message for the whole batch: the cause is the account's, not any one thread's.
+        waiting = sum(1 for _t, d in done if d.state == "due")
+        message = (f"account {account.name!r}: the server refused the draft because the mailbox is over its "
+                   f"quota ({full}); {waiting} draft(s) wait. Free some space (empty Trash, delete large "
+                   f"mail): the next pass writes them.")
+        result.errors.append(message)
+        log.error("%s", message)
     return done
+
+
+class OverQuota(Exception):
+    """The server refused an APPEND for the mailbox's quota (RFC 5530 [OVERQUOTA]).
+
+    Every other draft of the batch would be refused too, so the batch stops
+    at the first one and the user gets one message instead of one per thread.
+    """
+
+
+def _over_quota(exc: IMAPClientError) -> bool:
+    text = str(exc)
+    return "[OVERQUOTA]" in text.upper() or "quota" in text.lower()
 
 
 def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], Quoted]:
@@ -630,6 +659,8 @@ def _write(
     except IMAPClientError as exc:  # a refusal of one draft must not stop the others
         if isinstance(exc, imaplib.IMAP4.abort):
             raise  # the connection is gone: the account's pass ends here
+        if _over_quota(exc):
+            raise OverQuota(str(exc).removeprefix("append failed: ")) from None
         message = f"account {account.name!r}: thread {thread.key}: the server refused the draft: {exc}"
     result.errors.append(message)
     log.error("%s", message)

@@ -841,11 +841,16 @@ class Wizard:
         """Run the token helper once: it must print something. Its output (a token) is never shown."""
         import subprocess
 
+        from mail_followup.credentials import HELPER_TIMEOUT_SECONDS, run_helper
+
         self.say("Trying the token command ...")
         try:
-            done = subprocess.run(command, shell=True, capture_output=True, timeout=60, check=False)
+            done = run_helper(command)
         except subprocess.TimeoutExpired:
-            self.say("The token command did not finish within 60 seconds.")
+            self.say(f"The token command did not finish within {HELPER_TIMEOUT_SECONDS:g} seconds.")
+            return False
+        except OSError as exc:
+            self.say(f"The token command cannot be run ({type(exc).__name__}).")
             return False
         if done.returncode != 0 or not done.stdout.strip():
             self.say(f"The token command failed (exit code {done.returncode}"
