@@ -2,8 +2,9 @@
 python benchmarks/network_faults.py [--runs 1000] [--first-seed 0]
 
 Each seeded run cuts, stalls or refuses the connection between the product
-and Dovecot at a random byte of one pass, then lets the next passes run
-clean; see tests/fault_campaign.py for what is counted.
+and Dovecot at a random byte of one pass, restarts Dovecot at a random byte,
+or SIGKILLs the pass (in a process of its own) at a random moment, then lets
+the next passes run clean; see tests/fault_campaign.py for what is counted.
 """
 
 from __future__ import annotations

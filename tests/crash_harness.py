@@ -80,17 +80,24 @@ def arrivals(account: ImapAccount) -> None:
     account.append("INBOX", bounce_report("<q2@example.org>"))
 
 
+def scan_process(situation: Situation, **env: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a pass in a process of its own, running the code under test."""
+    full = {**os.environ, "MF_TEST_PASSWORD": situation.account.password, "PYTHONPATH": str(SRC)}
+    full.pop("MAIL_FOLLOWUP_CRASH_AFTER", None)
+    full.pop("MAIL_FOLLOWUP_WRITE_LOG", None)
+    return ([sys.executable, "-m", "mail_followup", "scan", "--config", str(situation.config),
+             "--now", situation.now, "--json"], full | env)
+
+
 def scan(situation: Situation, crash_after: int | None = None, write_log: Path | None = None
          ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MF_TEST_PASSWORD": situation.account.password, "PYTHONPATH": str(SRC)}
-    env.pop("MAIL_FOLLOWUP_CRASH_AFTER", None)
-    env.pop("MAIL_FOLLOWUP_WRITE_LOG", None)
+    env = {}
     if crash_after is not None:
         env["MAIL_FOLLOWUP_CRASH_AFTER"] = str(crash_after)
     if write_log is not None:
         env["MAIL_FOLLOWUP_WRITE_LOG"] = str(write_log)
-    return subprocess.run([sys.executable, "-m", "mail_followup", "scan", "--config", str(situation.config),
-                           "--now", situation.now, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    argv, full = scan_process(situation, **env)
+    return subprocess.run(argv, env=full, capture_output=True, text=True, timeout=120)
 
 
 def scan_here(situation: Situation) -> int:

@@ -2,7 +2,10 @@
 
 Each run: a fresh mailbox with five due threads, one pass through a
 ``FaultProxy`` with one random fault, then passes without faults until the
-state settles. Counted: duplicate drafts (0 allowed), due follow-ups never
+state settles. The faults: the connection cut, stalled or refused at a
+random byte; Dovecot restarted at a random byte (in the middle of the pass);
+or the pass, run in a process of its own, killed with SIGKILL at a random
+moment of its run. Counted: duplicate drafts (0 allowed), due follow-ups never
 drafted once the faults stop (0), passes needed to converge (at most 2),
 exceptions that escaped a pass (0), and, part 3, any change to a folder
 other than Drafts (UID, flags, MODSEQ, content) and any STORE, COPY, MOVE or
@@ -14,15 +17,20 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from crash_harness import Situation, end_state, first_sync, scan_here
+from crash_harness import Situation, end_state, first_sync, scan_here, scan_process
 from fault_proxy import Fault, FaultProxy
 from imapservers import DovecotServer, ImapAccount
 
 FOLDERS = ("Sent", "INBOX", "Archive")
+KINDS = {"cut": 6, "stall": 1, "refuse": 1, "restart": 1, "kill": 2}  # how often each fault is drawn
 _FORBIDDEN = re.compile(rb"^\S+ (?:UID )?(?:STORE|COPY|MOVE|EXPUNGE)\b", re.I | re.M)
 
 
@@ -36,6 +44,8 @@ class Tally:
     escaped: list[str] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)
     forbidden: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    kills_in_session: int = 0  # kills that struck once the pass had begun talking IMAP
 
 
 def snapshot(account: ImapAccount) -> dict[str, object]:
@@ -51,11 +61,28 @@ def snapshot(account: ImapAccount) -> dict[str, object]:
     return out
 
 
-def random_fault(rng: random.Random, traffic: dict[str, int]) -> Fault:
-    """A fault somewhere inside a clean pass's traffic (``traffic``: bytes each way)."""
-    kind = rng.choices(["cut", "stall", "refuse"], weights=[7, 2, 1])[0]
+def random_fault(rng: random.Random, traffic: dict[str, int], kind: str | None = None) -> Fault:
+    """A fault somewhere inside a clean pass's traffic (``traffic``: bytes each way; and, in
+    milliseconds from its start, when a pass in a process of its own connects and ends, between
+    which a kill picks its moment)."""
+    kind = kind or rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
+    if kind == "kill":
+        return Fault(kind, "time", rng.randrange(traffic["connect_ms"], traffic["ms"]))
     direction = rng.choice(["down", "up"])
     return Fault(kind, direction, rng.randrange(traffic[direction]) if kind != "refuse" else 0)
+
+
+def killed_pass(situation: Situation, after_ms: int) -> bool:
+    """A pass in a process of its own, SIGKILLed after ``after_ms``; False if it finished first."""
+    argv, env = scan_process(situation)
+    with subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+        try:
+            process.wait(timeout=after_ms / 1000)
+            return False
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return True
 
 
 def through(proxy: FaultProxy, situation: Situation, tmp: Path) -> Situation:
@@ -81,25 +108,42 @@ def traffic_of(server: DovecotServer, tmp: Path) -> dict[str, int]:
     proxy._let_through = count  # type: ignore[method-assign]
     assert scan_here(through(proxy, situation, tmp)) == 0
     proxy.close()
+    # And a kill's window: from the moment a pass in a process of its own connects to its end
+    # (a kill during Python's start-up would prove nothing).
+    timer = FaultProxy(server.host, server.port, Fault("none"))
+    argv, env = scan_process(through(timer, first_sync(server, tmp / "timed"), tmp / "timed"))
+    started = time.monotonic()
+    subprocess.run(argv, env=env, capture_output=True, check=True, timeout=120)
+    ended = time.monotonic()
+    timer.close()
+    assert timer.first_contact is not None
+    counted["connect_ms"] = int((timer.first_contact - started) * 1000)
+    counted["ms"] = int((ended - started) * 1000)
     return counted
 
 
 def one_run(server: DovecotServer, tmp: Path, seed: int, expected: dict[str, object], tally: Tally,
-            traffic: dict[str, int]) -> None:
+            traffic: dict[str, int], kind: str | None = None) -> None:
     rng = random.Random(seed)
     situation = first_sync(server, tmp)
     before = snapshot(situation.account)
-    fault = random_fault(rng, traffic)
-    proxy = FaultProxy(server.host, server.port, fault)
+    fault = random_fault(rng, traffic, kind)
+    proxy = FaultProxy(server.host, server.port, fault, on_strike=server.restart)
     faulty = through(proxy, situation, tmp)
     tally.runs += 1
+    tally.kinds[fault.kind] += 1
+    struck = False
     try:
-        scan_here(faulty)
+        if fault.kind == "kill":
+            struck = killed_pass(faulty, fault.after)
+        else:
+            scan_here(faulty)
     except Exception as exc:  # a pass must report, never raise
         tally.escaped.append(f"seed {seed} ({fault}): {exc!r}")
     finally:
         proxy.close()
-    tally.struck += proxy.struck
+    tally.struck += struck or proxy.struck
+    tally.kills_in_session += struck and b"LOGIN" in proxy.sent.upper()
     if _FORBIDDEN.search(bytes(proxy.sent)):
         tally.forbidden += 1
     passes = 0
@@ -118,20 +162,24 @@ def one_run(server: DovecotServer, tmp: Path, seed: int, expected: dict[str, obj
         tally.touched.append(f"seed {seed} ({fault})")
 
 
-def campaign(server: DovecotServer, tmp: Path, seeds: range) -> Tally:
+def campaign(server: DovecotServer, tmp: Path, seeds: range, kinds: Sequence[str] = ()) -> Tally:
+    """Run one seeded fault per seed; with ``kinds``, run i's fault is of kind ``kinds[i % len(kinds)]``
+    (the suite's small version names them, so that each kind runs whatever the seeds draw)."""
     base = first_sync(server, tmp / "base")
     assert scan_here(base) == 0
     expected = end_state(base)
     traffic = traffic_of(server, tmp / "traffic")
     tally = Tally()
-    for seed in seeds:
-        one_run(server, tmp / f"s{seed}", seed, expected, tally, traffic)
+    for i, seed in enumerate(seeds):
+        one_run(server, tmp / f"s{seed}", seed, expected, tally, traffic, kinds[i % len(kinds)] if kinds else None)
     return tally
 
 
 def report(tally: Tally, started: datetime) -> str:
     seconds = (datetime.now() - started).total_seconds()
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(tally.kinds.items()))
     return (f"{tally.runs} seeded runs ({tally.struck} where the fault struck) in {seconds:.0f} s\n"
+            f"  faults drawn: {kinds} (kills after the pass had logged in: {tally.kills_in_session})\n"
             f"  duplicate drafts: {tally.duplicates}\n"
             f"  due follow-ups never drafted once the faults stopped: {tally.missing}\n"
             f"  passes needed to converge, at most: {tally.worst_passes}\n"

@@ -3,8 +3,9 @@
 One fault per proxy, chosen by the campaign: cut the connection after N
 bytes in one direction (which lands inside a SELECT, a FETCH, an APPEND
 before or after the server's tagged OK...), stall it after N bytes (the
-client's timeout ends it), or refuse it. The proxy also keeps what the
-client sent, so a campaign can read the protocol log.
+client's timeout ends it), refuse it, or call ``on_strike`` after N bytes
+(the campaign restarts Dovecot there, in the middle of a pass). The proxy
+also keeps what the client sent, so a campaign can read the protocol log.
 """
 
 from __future__ import annotations
@@ -12,25 +13,29 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "cut" | "stall" | "refuse" | "none"
+    kind: str  # "cut" | "stall" | "refuse" | "restart" | "kill" | "none" ("kill" is the campaign's, not the proxy's)
     direction: str = "down"  # "down": server to client; "up": client to server
     after: int = 0  # bytes that pass before the fault
 
 
 class FaultProxy:
-    def __init__(self, target_host: str, target_port: int, fault: Fault) -> None:
+    def __init__(self, target_host: str, target_port: int, fault: Fault,
+                 on_strike: Callable[[], None] | None = None) -> None:
         self.target = (target_host, target_port)
         self.fault = fault
+        self.on_strike = on_strike
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)
         self.port = self.listener.getsockname()[1]
         self.sent = bytearray()  # what the client sent, every connection in order
+        self.first_contact: float | None = None  # time.monotonic() of the first connection
         self._passed = {"up": 0, "down": 0}
         self._struck = False
         self._lock = threading.Lock()
@@ -42,6 +47,8 @@ class FaultProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.first_contact is None:
+                self.first_contact = time.monotonic()
             if self.fault.kind == "refuse" and not self._struck:
                 self._struck = True
                 client.close()
@@ -72,7 +79,7 @@ class FaultProxy:
         """The part of ``data`` the fault lets pass; None once the connection is cut."""
         fault = self.fault
         with self._lock:
-            if fault.kind not in ("cut", "stall") or fault.direction != direction or self._struck:
+            if fault.kind not in ("cut", "stall", "restart") or fault.direction != direction or self._struck:
                 return data
             room = fault.after - self._passed[direction]
             if len(data) <= room:
@@ -81,6 +88,8 @@ class FaultProxy:
             self._struck = True
         if room > 0:
             sink.sendall(data[:room])
+        if fault.kind == "restart" and self.on_strike is not None:
+            self.on_strike()  # the server goes away under the connection, as in an upgrade
         if fault.kind == "stall":
             time.sleep(30)  # longer than any client timeout in the campaign: the client gives up
         self._close(source, sink)
