@@ -109,3 +109,17 @@ def test_consecutive_attempts_read_differently() -> None:
     first = text_of(draft([sent("<a@x>", 20)])[2])
     second = draft([sent("<a@x>", 20), sent("<b@x>", 10, "Re: Coffee next week?", ("<a@x>",))])[2]
     assert first.split("\n\n")[1:3] != text_of(second).split("\n\n")[1:3]
+
+
+def test_mail_parsers_complaints_name_the_message_in_our_log_and_never_reach_stderr(capfd, caplog) -> None:
+    """mail-parser logs a broken encoded word at ERROR through logging's last resort (stderr), nameless."""
+    import logging
+
+    from mail_followup.bodies import read_body
+
+    caplog.set_level(logging.DEBUG, logger="mail_followup")
+    text, _ = read_body(b"From: a@b.example\r\nSubject: =?utf-8?b?A?=\r\n\r\nhello\r\n", "acct: INBOX UID 7")
+    assert text.strip() == "hello"
+    assert capfd.readouterr().err == ""
+    assert any("acct: INBOX UID 7: mail-parser: Failed decoding header part" in r.getMessage()
+               for r in caplog.records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,23 @@ _DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTA
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 MAX_READ_BYTES = 4 << 20  # of one message, for quoting
+_reading = threading.local()  # the message being parsed in this thread, for mail-parser's complaints
+
+
+class _Relay(logging.Handler):
+    """mail-parser logs a broken header part at ERROR with no handler of its own, so it reached stderr
+    (logging's last resort) without saying which message. Its complaints go to our log at DEBUG instead,
+    named by account, folder and UID: the user cannot mend someone else's mail."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s: mail-parser: %.200s", getattr(_reading, "where", "a message"), record.getMessage())
+
+
+def _quiet_mailparser() -> None:
+    logger = logging.getLogger("mailparser")
+    if not any(isinstance(h, _Relay) for h in logger.handlers):
+        logger.addHandler(_Relay())
+        logger.propagate = False
 
 
 def plain_text(raw: bytes) -> str:
@@ -32,16 +50,20 @@ def read_body(raw: bytes, where: str = "a message") -> tuple[str, str | None]:
     """
     import mailparser  # heavy: only a pass that composes needs it
 
+    _quiet_mailparser()
     if len(raw) > MAX_READ_BYTES:
         # The quoted message is fetched whole; a draft quotes 120 lines and 200,000 characters of HTML at
         # most, so reading more only costs time and memory (a 50 MB body: seconds and hundreds of MB).
         log.info("a message of %d bytes: only its first %d are read for quoting", len(raw), MAX_READ_BYTES)
         raw = raw[:MAX_READ_BYTES]
+    _reading.where = where
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # a broken message is reported by the caller, never fatal
         log.warning("%s: cannot parse its body (%s); quoting nothing", where, type(exc).__name__)
         return "", None
+    finally:
+        _reading.where = "a message"
     markup = "\n".join(parsed.text_html) if parsed.text_html else None
     if parsed.text_plain:
         text = "\n".join(parsed.text_plain)
