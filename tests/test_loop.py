@@ -316,3 +316,36 @@ def test_a_mailbox_over_its_quota_is_one_clear_message_and_the_drafts_come_once_
     assert len(account.messages("Drafts")) == 2
     code, report = scan_json(config, WEDNESDAY, capsys)  # and never a second time
     assert code == 0 and len(account.messages("Drafts")) == 2
+
+
+def test_a_stuck_account_does_not_hold_up_the_others(dovecot_server, tmp_path: Path) -> None:
+    """The first account's sign-in hangs until the second account's draft is in Drafts: one pass after
+    the other would never get there (the wait would give up and the test fail)."""
+    import time
+
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from scenario import seed
+
+    stuck, good = dovecot_server.new_account(), dovecot_server.new_account()
+    seed(good)
+    imap = (f"{{host: {good.host}, port: {good.port}, security: none, username: %s, "
+            "password_env: MF_UNUSED}")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\ndefaults: {{timezone: Europe/Oslo, country: 'NO'}}\n"
+                      f"accounts:\n  - name: stuck\n    imap: {imap % stuck.username}\n    addresses: [{ME}]\n"
+                      f"  - name: good\n    imap: {imap % good.username}\n    addresses: [{ME}]\n")
+    saw_the_other_done = []
+
+    def secret(account) -> str:
+        if account.name == "stuck":
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not good.messages("Drafts"):
+                time.sleep(0.1)
+            saw_the_other_done.append(bool(good.messages("Drafts")))
+        return dovecot_server.password
+
+    result = scan(load_config(config), at(WEDNESDAY), secret=secret)
+    assert saw_the_other_done == [True]
+    assert [a.account for a in result.accounts] == ["stuck", "good"] and result.ok  # in the config's order
+    assert len(good.messages("Drafts")) == 1

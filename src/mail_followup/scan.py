@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import ssl
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from email.policy import SMTP
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
@@ -82,6 +83,9 @@ class ScanResult:
         }
 
 
+PARALLEL_ACCOUNTS = 8  # passes at once; each holds one IMAP connection and, briefly, the state's write lock
+
+
 def scan(
     config: Config,
     now: datetime,
@@ -97,11 +101,17 @@ def scan(
     hears how a first sync of a large folder advances.
     """
     accounts = [config.account(account)] if account else list(config.accounts)
-    results = []
-    with Store(config.state_dir) as store:
-        for acct in accounts:
-            results.append(scan_account(acct, store, now, dry_run, secret, cancel, progress))
-    return ScanResult(now, results)
+    with Store(config.state_dir) as store:  # opened here first: a new state is created and migrated once
+        if len(accounts) == 1:
+            return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress)])
+
+    def one(acct: Account) -> AccountResult:
+        with Store(config.state_dir) as own:  # a connection per thread; WAL lets them write in turn
+            return scan_account(acct, own, now, dry_run, secret, cancel, progress)
+
+    # Side by side, so that a slow or unreachable server costs its own account its timeout, not the others.
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts)), thread_name_prefix="pass") as pool:
+        return ScanResult(now, list(pool.map(one, accounts)))
 
 
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
