@@ -31,7 +31,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mail_followup import bodies, credentials
 from mail_followup.compose import Quoted, Sender, as_bytes, compose, is_unedited
-from mail_followup.config import Account, Config, Settings
+from mail_followup.config import Account, Config, Settings, holiday_classes
 from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
@@ -303,11 +303,9 @@ class Calendars:
     """
 
     def __init__(self, settings: Settings, own: Collection[str]) -> None:
-        import holidays
-
         self.settings = settings
         self.own = set(own)
-        self._supported = holidays.list_supported_countries()
+        self._supported = holiday_classes()  # the codes alone; listing subdivisions imports every country
         self._tables: dict[str, Any] = {}
         self._cache: dict[tuple[str, ...], Calendar] = {}
         rules = settings.calendar

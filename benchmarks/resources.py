@@ -1,0 +1,443 @@
+"""A quiet neighbour on a laptop: start-up, idle cost, passes with nothing new, scale and composing (issue 10).
+
+Run by hand (never part of the test suite), all sections or some:
+
+    python benchmarks/resources.py                          # everything, the mailbox at 1,000,000 messages
+    python benchmarks/resources.py --only startup,compose   # sections: startup idle nochange scale compose
+    python benchmarks/resources.py --only scale --scale 100000 --idle-seconds 60
+
+Every ratio is taken in the same run as what it compares. The figures, and
+the targets they are held against, are printed one per line:
+
+- startup: ``mail-followup --help`` and ``mail-followup status`` (on a state
+  of 10,000 threads) against ``python -c pass``, medians of several runs;
+  and which heavy modules each one loaded (there should be none).
+- idle: the service with two accounts, between passes, for --idle-seconds:
+  resident memory, CPU time, and wake-ups (context switches) per thread.
+- nochange: a pass with nothing new for 1, 5 and 20 accounts on one
+  Dovecot: wall time, and IMAP commands per folder; then the same with one
+  more account behind a server that never answers, to show that it holds
+  up nobody else.
+- scale: the tracking benchmark's mailbox at --scale messages, written as
+  Maildir files: the first scan against a bare imapclient fetch of the same
+  header fields, its peak memory, the state's size per message, and a
+  pass with nothing new.
+- compose: drafts per second of the pure compose step (compose and
+  serialise) over the four languages on one core, and, on the demo's data,
+  the time from a pass's start to the first draft in Drafts.
+
+Needs Debian's dovecot-imapd. Everything runs on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import imaplib
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from imapservers import DovecotServer  # noqa: E402
+from tracking import NOW, bare_fetch, build_maildir  # noqa: E402
+
+ME = "me@example.org"
+FOLDERS = ("Sent", "INBOX", "Archive")
+HEAVY = ("lingua", "dateparser", "apscheduler", "nh3", "mailparser", "jinja2", "holidays", "imapclient",
+         "pydantic", "yaml", "keyring", "icalendar")
+SECTIONS = ("startup", "idle", "nochange", "scale", "compose")
+
+
+def env_for_children(**more: str) -> dict[str, str]:
+    """The code under test, with bytecode caching on (as after a pip install, which compiles it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **more}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def command() -> list[str]:
+    script = shutil.which("mail-followup")
+    return [script] if script else [sys.executable, "-m", "mail_followup"]
+
+
+def median_seconds(argv: list[str], env: dict[str, str], runs: int) -> float:
+    subprocess.run(argv, env=env, capture_output=True, check=True)  # warm: caches, bytecode
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def heavy_imports(argv: list[str], env: dict[str, str]) -> list[str]:
+    done = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, text=True)
+    found = {m.group(1).split(".")[0] for m in re.finditer(r"\|\s+(\S+)\s*$", done.stderr, re.M)}
+    return sorted(found & set(HEAVY))
+
+
+def config_text(state: Path, accounts: list[tuple[str, str, int, str]], **settings: object) -> str:
+    extra = "".join(f"  {k}: {v}\n" for k, v in settings.items())
+    lines = [f"state_dir: {state}\ndefaults:\n  timezone: Europe/Oslo\n  country: 'NO'\n{extra}accounts:\n"]
+    for name, host, port, user in accounts:
+        lines.append(f"  - name: {name}\n    imap: {{host: {host}, port: {port}, security: none, username: {user}, "
+                     f"password_env: BENCH_PASSWORD, timeout_seconds: 10}}\n    addresses: [{ME}]\n")
+    return "".join(lines)
+
+
+def mailbox(server: DovecotServer, sent: int, answers: int) -> str:
+    """A new account with the tracking benchmark's mailbox, indexed by Dovecot once; its user name."""
+    user = server.new_account().username
+    build_maildir(server, user, sent, answers)
+    bare_fetch(server, user)  # Dovecot indexes the new files
+    return user
+
+
+def scan_argv(config: Path) -> list[str]:
+    return [*command(), "scan", "--config", str(config), "--now", NOW, "--json"]
+
+
+# --- start-up -------------------------------------------------------------------------------------------
+
+
+def startup(server: DovecotServer, tmp: Path, runs: int) -> None:
+    user = mailbox(server, 10_000, 2_000)
+    config = tmp / "startup.yaml"
+    config.write_text(config_text(tmp / "startup-state", [("bench", server.host, server.port, user)],
+                                  lookback_days=400))
+    env = env_for_children(BENCH_PASSWORD=server.password)
+    done = subprocess.run(scan_argv(config), env=env, capture_output=True, text=True)
+    threads = len(json.loads(done.stdout)["threads"])
+    bare = median_seconds([sys.executable, "-c", "pass"], env, runs)
+    helped = median_seconds([*command(), "--help"], env, runs)
+    status = median_seconds([*command(), "status", "--config", str(config)], env, runs)
+    status_json = median_seconds([*command(), "status", "--config", str(config), "--json"], env, runs)
+    print(f"startup: python -c pass {bare * 1000:.0f} ms (median of {runs})")
+    print(f"startup: mail-followup --help {helped * 1000:.0f} ms, {(helped - bare) * 1000:+.0f} ms over bare Python "
+          f"(target within 150 ms)")
+    print(f"startup: mail-followup status on {threads:,} threads {status * 1000:.0f} ms, --json "
+          f"{status_json * 1000:.0f} ms (target under 500 ms)")
+    module = [sys.executable, "-m", "mail_followup"]
+    print(f"startup: heavy modules loaded by --help: {heavy_imports([*module[1:], '--help'], env) or 'none'}; "
+          f"by status: {heavy_imports([*module[1:], 'status', '--config', str(config)], env) or 'none'}")
+
+
+# --- idle -----------------------------------------------------------------------------------------------
+
+
+def proc_sample(pid: int) -> dict[str, object]:
+    """RSS (kB), CPU seconds, and context switches per thread of a running process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(stat[11]) + int(stat[12])) / ticks
+    switches: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        counts = [int(x) for x in re.findall(r"(?:non)?voluntary_ctxt_switches:\s+(\d+)", text)]
+        switches[f"{name}[{task.name}]"] = sum(counts)
+    return {"rss": rss, "cpu": cpu, "switches": switches}
+
+
+def idle(server: DovecotServer, tmp: Path, seconds: float) -> None:
+    users = [mailbox(server, 2_000, 1_000) for _ in range(2)]
+    config = tmp / "idle.yaml"
+    config.write_text(config_text(tmp / "idle-state", [(f"a{i}", server.host, server.port, u)
+                                                       for i, u in enumerate(users)]))
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_path = tmp / "notify.sock"
+    notify.bind(str(notify_path))
+    notify.settimeout(1)
+    env = env_for_children(BENCH_PASSWORD=server.password, NOTIFY_SOCKET=str(notify_path),
+                           WATCHDOG_USEC=str(5 * 60 * 1_000_000))  # as the unit's WatchdogSec=5min
+    service = subprocess.Popen([*command(), "run", "--config", str(config)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        status = ""
+        while time.monotonic() < deadline:  # both first passes over: a STATUS naming both, neither scanning
+            try:
+                message = notify.recv(4096).decode()
+            except TimeoutError:
+                continue
+            for line in message.splitlines():
+                if line.startswith("STATUS="):
+                    status = line[7:]
+            if "a0:" in status and "a1:" in status and "scanning" not in status and "first sync" not in status:
+                break
+        else:
+            raise RuntimeError(f"the service never finished its first passes: {status!r}")
+        time.sleep(2)
+        before = proc_sample(service.pid)
+        peak = before["rss"]
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(min(5, max(0.0, end - time.monotonic())))
+            peak = max(peak, proc_sample(service.pid)["rss"])  # type: ignore[type-var]
+        after = proc_sample(service.pid)
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
+        notify.close()
+    woke = {name: n - before["switches"].get(name, 0)  # type: ignore[attr-defined]
+            for name, n in after["switches"].items()}  # type: ignore[attr-defined]
+    print(f"idle: {seconds:.0f} s between passes, two accounts: RSS {after['rss'] / 1024:.0f} MB, peak "
+          f"{peak / 1024:.0f} MB (target under 80 MB); CPU {after['cpu'] - before['cpu']:.2f} s "  # type: ignore[operator]
+          f"(target under 0.5 s)")
+    print(f"idle: wake-ups (context switches) per thread: {sum(woke.values())} in all; "
+          + ", ".join(f"{k} {v}" for k, v in sorted(woke.items()) if v) + f"; last status: {status}")
+
+
+# --- passes with nothing new ----------------------------------------------------------------------------
+
+
+@contextmanager
+def counting() -> Iterator[Counter[tuple[int, str]]]:
+    """IMAP commands by (connection, selected folder), however many connections run at once."""
+    counts: Counter[tuple[int, str]] = Counter()
+    original = imaplib.IMAP4._command
+    lock = threading.Lock()
+
+    def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
+        if name in ("SELECT", "EXAMINE"):
+            folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            imap._bench_folder = folder.strip('"')  # type: ignore[attr-defined]
+        with lock:
+            counts[(id(imap), getattr(imap, "_bench_folder", "-"))] += 1
+        return original(imap, name, *args)
+
+    imaplib.IMAP4._command = command  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        imaplib.IMAP4._command = original  # type: ignore[method-assign]
+
+
+def timed_pass(config_path: Path) -> tuple[float, dict[str, float], Counter[tuple[int, str]]]:
+    """A pass in this process: total wall time, each account's time to finish, commands."""
+    from mail_followup import scan as scanning
+    from mail_followup.config import load_config
+
+    config = load_config(config_path)
+    finished: dict[str, float] = {}
+    original = scanning.scan_account
+    start = time.perf_counter()
+
+    def timed(account, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = original(account, *args, **kwargs)
+        finished[account.name] = time.perf_counter() - start
+        return result
+
+    scanning.scan_account = timed  # type: ignore[assignment]
+    try:
+        with counting() as counts:
+            result = scanning.scan(config, datetime.fromisoformat(NOW))
+    finally:
+        scanning.scan_account = original  # type: ignore[assignment]
+    elapsed = time.perf_counter() - start
+    bad = [e for e in result.as_json()["errors"] if "never" not in e]
+    if bad and "slow" not in finished:
+        raise RuntimeError(bad)
+    return elapsed, finished, counts
+
+
+def nochange(server: DovecotServer, tmp: Path) -> None:
+    from fault_proxy import Fault, FaultProxy
+
+    os.environ["BENCH_PASSWORD"] = server.password
+    users = [mailbox(server, 2_000, 1_000) for _ in range(20)]
+    for n in (1, 5, 20):
+        config = tmp / f"nochange-{n}.yaml"
+        config.write_text(config_text(tmp / f"nochange-{n}-state", [(f"a{i}", server.host, server.port, u)
+                                                                    for i, u in enumerate(users[:n])]))
+        timed_pass(config)  # the first sync
+        elapsed, finished, counts = timed_pass(config)
+        per_folder = max((c for (_conn, folder), c in counts.items() if folder in FOLDERS), default=0)
+        outside = max((c for (_conn, folder), c in counts.items() if folder not in FOLDERS), default=0)
+        print(f"nochange: {n} account(s), 3,000 messages each: {elapsed:.2f} s for the pass, "
+              f"slowest account {max(finished.values()):.2f} s (target under 1 s per account); "
+              f"commands per folder at most {per_folder} (target 3), outside a folder at most {outside}")
+    # One more account, behind a server that accepts the connection and never says a word.
+    with FaultProxy(server.host, server.port, Fault("stall", "down", 0)) as silent:
+        config = tmp / "nochange-slow.yaml"
+        accounts = [("slow", server.host, silent.port, users[0])] + [
+            (f"a{i}", server.host, server.port, u) for i, u in enumerate(users[:5])]
+        config.write_text(config_text(tmp / "nochange-5-state", accounts))
+        elapsed, finished, _ = timed_pass(config)
+    others = max(v for k, v in finished.items() if k != "slow")
+    print(f"nochange: 5 accounts and one whose server never answers (timeout 10 s): the others done after "
+          f"{others:.2f} s, the silent one after {finished['slow']:.1f} s, the pass {elapsed:.1f} s")
+
+
+# --- scale ----------------------------------------------------------------------------------------------
+
+
+def peak_rss_mb(argv: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """(wall seconds, peak RSS in MB, the finished process) of one command, measured by GNU time."""
+    out = Path(tempfile.mktemp(prefix="mf-time-"))
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), *argv], env=env, capture_output=True,
+                          text=True)
+    elapsed = time.perf_counter() - start
+    rss = int(out.read_text().split()[-1]) / 1024
+    out.unlink()
+    return elapsed, rss, done
+
+
+def scale(server: DovecotServer, tmp: Path, messages: int) -> None:
+    sent, answers = messages * 2 // 3, messages - messages * 2 // 3
+    user = server.new_account().username
+    start = time.perf_counter()
+    build_maildir(server, user, sent, answers)
+    print(f"scale: {sent:,} sent and {answers:,} answers written as Maildir files in {time.perf_counter() - start:.0f} s")
+    count, _, indexing = bare_fetch(server, user)
+    print(f"scale: Dovecot indexing them (the first bare fetch, not compared): {indexing:.0f} s for {count:,}")
+    count, inner, bare = bare_fetch(server, user)
+    config = tmp / "scale.yaml"
+    config.write_text(config_text(tmp / "scale-state", [("bench", server.host, server.port, user)]))
+    env = env_for_children(BENCH_PASSWORD=server.password)
+    first, rss, done = peak_rss_mb(scan_argv(config), env)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    print(f"scale: first scan {first:.1f} s against the bare fetch {bare:.1f} s: ratio {first / bare:.2f} "
+          f"(target at most 1.5); peak RSS {rss:.0f} MB (target under 400 MB)")
+    again, rss_again, done = peak_rss_mb(scan_argv(config), env)
+    print(f"scale: a pass with nothing new {again:.2f} s, start-up included (target under 2 s); "
+          f"peak RSS {rss_again:.0f} MB")
+    size = sum(p.stat().st_size for p in (tmp / "scale-state").glob("state.sqlite3*"))
+    print(f"scale: state database {size / 1e6:.0f} MB, {size / messages:.0f} bytes per message")
+
+
+# --- composing ------------------------------------------------------------------------------------------
+
+
+def compose_rate(seconds: float) -> None:
+    from test_drafts import NOW as DRAFT_NOW
+    from test_drafts import ME as DRAFT_ME
+    from test_drafts import ORIGINALS, decision, thread_in
+
+    from mail_followup.compose import Quoted, as_bytes, compose
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    cases = [(code, kind, *thread_in(code)) for code in ORIGINALS for kind in ("first", "later", "last")]
+    for code, kind, thread, body in cases:  # warm: templates, phrase lists, the HTML sanitizer
+        as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, None), None,
+                         language=code))
+    made = 0
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        for code, kind, thread, body in cases:
+            as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, None), None,
+                             language=code))
+            made += 1
+    rate = made / (time.process_time() - start)
+    html = "<p>" + "Thank you for the call today. " * 20 + "</p><img src='https://tracker.example/x.gif'>"
+    made_html = 0
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        for code, kind, thread, body in cases:
+            as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, html), None,
+                             language=code))
+            made_html += 1
+    rate_html = made_html / (time.process_time() - start)
+    print(f"compose: {rate:.0f} drafts/s on one core over en, de, sv, nb (target over 200); "
+          f"{rate_html:.0f} drafts/s when the quoted message has HTML")
+
+
+def demo_first_draft() -> None:
+    """In a fresh process: the demo's pass, from its start to the first draft APPENDed."""
+    import io
+
+    from mail_followup import demo, mailbox, scan as scanning
+
+    marks: dict[str, float] = {}
+    original_scan, original_append = scanning.scan, mailbox.Mailbox.append_draft
+
+    def timed_scan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        marks["start"] = time.perf_counter()
+        result = original_scan(*args, **kwargs)
+        marks["end"] = time.perf_counter()
+        return result
+
+    def timed_append(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        uid = original_append(self, *args, **kwargs)
+        marks.setdefault("first", time.perf_counter())
+        return uid
+
+    scanning.scan = timed_scan  # type: ignore[assignment]
+    mailbox.Mailbox.append_draft = timed_append  # type: ignore[method-assign]
+    demo.run_demo(io.StringIO())
+    print(json.dumps({"first": marks["first"] - marks["start"], "pass": marks["end"] - marks["start"]}))
+
+
+def compose_section(seconds: float) -> None:
+    compose_rate(seconds)
+    done = subprocess.run([sys.executable, __file__, "--demo-first-draft"], env=env_for_children(),
+                          capture_output=True, text=True, check=True)
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"compose: the demo's pass: first draft in Drafts {marks['first']:.2f} s after the pass began, "
+          f"the whole pass {marks['pass']:.2f} s (a fresh process: the heavy modules load on the way)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {' '.join(SECTIONS)}")
+    parser.add_argument("--runs", type=int, default=11, help="start-up runs for each median (default 11)")
+    parser.add_argument("--idle-seconds", type=float, default=600)
+    parser.add_argument("--scale", type=int, default=1_000_000, help="messages in the scale mailbox")
+    parser.add_argument("--compose-seconds", type=float, default=5)
+    parser.add_argument("--demo-first-draft", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.demo_first_draft:
+        demo_first_draft()
+        return 0
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {os.uname().sysname} "
+          f"{os.uname().release}")
+    with DovecotServer() as server, tempfile.TemporaryDirectory(prefix="mf-resources-") as tmp_name:
+        tmp = Path(tmp_name)
+        for section in chosen:
+            started = time.perf_counter()
+            if section == "startup":
+                startup(server, tmp, args.runs)
+            elif section == "idle":
+                idle(server, tmp, args.idle_seconds)
+            elif section == "nochange":
+                nochange(server, tmp)
+            elif section == "scale":
+                scale(server, tmp, args.scale)
+            elif section == "compose":
+                compose_section(args.compose_seconds)
+            print(f"({section}: {time.perf_counter() - started:.0f} s)", flush=True)
+    print(f"peak RSS of this script's children: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
