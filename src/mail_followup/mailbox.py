@@ -159,8 +159,12 @@ class Mailbox:
 
         try:
             sign_in(client, account, secret, token)  # a password, or an OAuth2 token from oauth2_token_command
-        except LoginError:
+        except LoginError as exc:
             _quietly_close(client)
+            if _temporary_refusal(exc):  # a server restarting, its auth service down: not the password
+                raise AccountError(account.name, f"the server {host} cannot check logins just now "
+                                   f"({_describe(exc)})", "nothing to do: the next pass tries again",
+                                   kind="network") from None
             raise AuthError(account.name, f"the server {host} refused the login for {imap.username}",
                             f"check the username and password (mail-followup auth set {account.name})") from None
         except (OSError, IMAPClientError) as exc:
@@ -472,6 +476,20 @@ def _trust_advice(host: str, port: int, security: str) -> str:
            "| openssl x509 -noout -fingerprint -sha256)")
     return (f"if this is your server with its own certificate, trust its CA with imap.tls_ca_file: /path/to/ca.pem, "
             f"or pin the certificate once you have checked it is the right one: {pin}")
+
+
+_TEMPORARY = ("[UNAVAILABLE]", "[INUSE]", "[SERVERBUG]", "TEMPORARY AUTHENTICATION FAILURE")
+
+
+def _temporary_refusal(exc: Exception) -> bool:
+    """A login refused for a reason that passes (RFC 5530 codes), so the account must not be paused.
+
+    Dovecot answers "NO [UNAVAILABLE] Temporary authentication failure" while
+    its auth process restarts; the fault campaign met it when it restarted
+    Dovecot in the middle of a login.
+    """
+    text = str(exc).upper()
+    return any(code in text for code in _TEMPORARY)
 
 
 def _describe(exc: BaseException) -> str:
