@@ -63,3 +63,16 @@ def test_a_wrong_password_on_dovecot_is_an_auth_failure(dovecot_server, tmp_path
     with pytest.raises(AuthError) as info:
         Mailbox.connect(account, lambda _a: "wrong-password")
     assert info.value.kind == "auth" and "refused the login" in str(info.value)
+
+
+def test_a_connection_lost_during_login_is_a_network_failure_not_a_refusal(dovecot_server, tmp_path: Path) -> None:
+    """imapclient turns any error during LOGIN into LoginError, a dropped connection too; the fault
+    campaign found the service would have paused such an account as if the password were wrong."""
+    from fault_proxy import Fault, FaultProxy
+
+    # The client sends "TAG CAPABILITY" (18 bytes), then "TAG LOGIN user password": cut inside the LOGIN.
+    with FaultProxy(dovecot_server.host, dovecot_server.port, Fault("cut", "up", 25)) as proxy:
+        with pytest.raises(AccountError) as info:
+            Mailbox.connect(account_at(proxy.port, tmp_path), lambda _a: dovecot_server.password)
+        assert proxy.struck
+    assert not isinstance(info.value, AuthError) and info.value.kind == "network", str(info.value)

@@ -8,6 +8,7 @@ for reading, and the only write is APPEND into Drafts.
 from __future__ import annotations
 
 import ipaddress
+import imaplib
 import logging
 import re
 import socket
@@ -161,6 +162,10 @@ class Mailbox:
             sign_in(client, account, secret, token)  # a password, or an OAuth2 token from oauth2_token_command
         except LoginError as exc:
             _quietly_close(client)
+            if isinstance(exc.__context__, (imaplib.IMAP4.abort, OSError)):
+                # imapclient turns any error during LOGIN into LoginError, the connection dropping too
+                raise AccountError(account.name, f"login to {host}:{port} failed: the connection broke "
+                                   f"({_describe(exc.__context__)})", kind="network") from None
             if _temporary_refusal(exc):  # a server restarting, its auth service down: not the password
                 raise AccountError(account.name, f"the server {host} cannot check logins just now "
                                    f"({_describe(exc)})", "nothing to do: the next pass tries again",
