@@ -24,6 +24,19 @@ from imapservers import DOVECOT, DovecotServer, ImapAccount  # noqa: E402
 
 from mail_followup.pymap_server import PymapServer  # noqa: E402
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Config notes (confignote.py) go to a temp dir, never the cache of whoever runs the tests;
+    subprocesses inherit it."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 PYMAP_USER = "demo"
 PYMAP_PASSWORD = "demo-password"
 PYMAP_FOLDERS = ("Sent", "Drafts", "Archive")

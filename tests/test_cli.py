@@ -151,3 +151,30 @@ def test_doctor_through_the_command_line(configured, capsys, monkeypatch) -> Non
     assert main(["doctor", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "PROBLEM" in out and "wrong-password" not in out
+
+
+def test_status_skips_validating_a_config_it_validated_before_and_sees_every_change(tmp_path: Path) -> None:
+    """Validating takes 0.3 s (pydantic); an unchanged config's note gives status what it needs."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\naccounts:\n  - name: work\n    imap: {{host: h.example, "
+                      "username: u, password_env: X}\n    addresses: [me@example.org]\n")
+    probe = ("import sys\nfrom mail_followup.cli import main\ncode = main(['status', '--config', sys.argv[1]])\n"
+             "print('validated' if 'pydantic' in sys.modules else 'from the note', code, file=sys.stderr)\n")
+
+    def status() -> tuple[str, str]:
+        done = subprocess.run([sys.executable, "-c", probe, str(config)], capture_output=True, text=True)
+        return done.stdout, done.stderr.strip().splitlines()[-1]
+
+    out, how = status()
+    assert how == "validated 0" and "account work: never scanned" in out
+    out, how = status()
+    assert how == "from the note 0" and "account work: never scanned" in out
+    config.write_text(config.read_text().replace("name: work", "name: home"))  # an edit is seen at once
+    out, how = status()
+    assert how == "validated 0" and "account home" in out and "account work" not in out
+    config.write_text(config.read_text().replace("accounts:", "acounts:"))  # and so is a broken config
+    out, how = status()
+    assert how == "validated 2"

@@ -236,13 +236,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _load(args)
-    from mail_followup.report import table
+    from mail_followup.confignote import recall
+
+    # A config validated before, unchanged since, is not validated again: that alone took 0.3 s.
+    note = recall(args.config or default_config_path())
+    if note is None:
+        config = _load(args)
+        state_dir, names = config.state_dir, {a.name for a in config.accounts}
+    else:
+        state_dir, names = note.state_dir, set(note.accounts)
+    from mail_followup.report import TABLE_FIELDS, table
     from mail_followup.store import Store
 
-    names = {a.name for a in config.accounts}
-    with Store(config.state_dir) as store:
-        threads = [t for t in store.reports() if t["account"] in names]
+    with Store(state_dir) as store:
+        if args.json:
+            threads = [t for t in store.reports() if t["account"] in names]
+        else:  # the table's columns alone
+            threads = [t for t in store.report_fields(TABLE_FIELDS) if t["account"] in names]
+            for t in threads:
+                t["to"] = json.loads(str(t["to"])) if t["to"] else []
         passes = store.passes()
         paused = {a: p for a, p in store.paused().items() if a in names}
     now = datetime.now().astimezone()

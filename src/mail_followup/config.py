@@ -469,7 +469,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    from mail_followup.confignote import remember
+
+    remember(path, text.encode("utf-8"), config.state_dir, tuple(a.name for a in config.accounts))
+    return config
 
 
 def parse_config(text: str, path: Path) -> Config:

@@ -21,6 +21,9 @@ HEADINGS = {
 }
 
 
+TABLE_FIELDS = ("account", "state", "to", "subject", "last_sent", "not_before", "next_attempt")  # what table() reads
+
+
 def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = False) -> str:
     """Threads grouped by state: contact, subject, days since your last message, and the next date.
 
