@@ -37,6 +37,19 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         os.environ["XDG_CACHE_HOME"] = previous
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """The CLI's setup_logging() points the root logger at the sys.stderr of the moment, which under
+    capsys is a stream closed after the test; later records would hit it ("--- Logging error ---")."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 PYMAP_USER = "demo"
 PYMAP_PASSWORD = "demo-password"
 PYMAP_FOLDERS = ("Sent", "Drafts", "Archive")
