@@ -376,6 +376,9 @@ default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
+# Indexing a folder of 600,000 messages (benchmarks/resources.py --scale 1000000) takes more than the
+# default 256 MB per process.
+default_vsz_limit = 4G
 {quota}
 # Any user name logs in with the one password: a fresh name, a fresh mailbox.
 passdb {{

@@ -39,3 +39,13 @@ def test_a_shape_it_does_not_know_goes_to_imapclients_parser() -> None:
 def test_uid_ranges() -> None:
     assert uid_ranges([7, 1, 2, 3, 9, 10]) == "1:3,7,9:10"
     assert uid_ranges([5]) == "5"
+
+
+def test_a_search_answer_for_a_million_messages_fits_in_one_line() -> None:
+    """imaplib's default 1,000,000-byte line limit fails a SEARCH over 150,000 messages; found at 1M."""
+    import imaplib
+
+    import mail_followup.mailbox  # noqa: F401  (it raises the limit)
+
+    one_million_uids = len(" ".join(str(uid) for uid in range(1, 1_000_001)))
+    assert imaplib._MAXLINE > one_million_uids

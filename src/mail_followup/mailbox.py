@@ -31,6 +31,11 @@ from mail_followup.store import FolderCursor
 
 log = logging.getLogger(__name__)
 
+# imaplib refuses a response line over 1,000,000 bytes. A SEARCH over a folder of 150,000 messages or more
+# is one line longer than that (its UIDs; 4.5 MB for 666,666), so a large mailbox could not be scanned at
+# all. The limit stays, as a guard against a server that never ends a line, at 64 MiB.
+imaplib._MAXLINE = max(imaplib._MAXLINE, 64 << 20)  # type: ignore[attr-defined]
+
 FETCH_CHUNK = 500
 HEADER_CHUNK = 5000  # UIDs per header FETCH; the command names them as ranges, so it stays short
 KNOWN_NAMES = {
