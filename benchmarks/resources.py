@@ -32,7 +32,6 @@ Needs Debian's dovecot-imapd. Everything runs on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import imaplib
 import json
 import os
 import re
@@ -43,11 +42,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -57,7 +53,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from imapservers import DovecotServer  # noqa: E402
-from tracking import NOW, bare_fetch, build_maildir  # noqa: E402
+from tracking import NOW, bare_fetch, build_maildir, counting  # noqa: E402
 
 ME = "me@example.org"
 FOLDERS = ("Sent", "INBOX", "Archive")
@@ -238,28 +234,6 @@ def idle(server: DovecotServer, tmp: Path, seconds: float) -> None:
 # --- passes with nothing new ----------------------------------------------------------------------------
 
 
-@contextmanager
-def counting() -> Iterator[Counter[tuple[int, str]]]:
-    """IMAP commands by (connection, selected folder), however many connections run at once."""
-    counts: Counter[tuple[int, str]] = Counter()
-    original = imaplib.IMAP4._command
-    lock = threading.Lock()
-
-    def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
-        if name in ("SELECT", "EXAMINE"):
-            folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-            imap._bench_folder = folder.strip('"')  # type: ignore[attr-defined]
-        with lock:
-            counts[(id(imap), getattr(imap, "_bench_folder", "-"))] += 1
-        return original(imap, name, *args)
-
-    imaplib.IMAP4._command = command  # type: ignore[method-assign]
-    try:
-        yield counts
-    finally:
-        imaplib.IMAP4._command = original  # type: ignore[method-assign]
-
-
 def timed_pass(config_path: Path) -> tuple[float, dict[str, float], Counter[tuple[int, str]], dict[str, float]]:
     """A pass in this process: total wall time, each account's time to finish (from the pass's start)
     and its own time (from its own start, which waits for a free worker when there are more than eight
@@ -376,25 +350,20 @@ def compose_rate(seconds: float) -> None:
     for code, kind, thread, body in cases:  # warm: templates, phrase lists, the HTML sanitizer
         as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, None), None,
                          language=code))
-    made = 0
-    start = time.process_time()
-    while time.process_time() - start < seconds:
-        for code, kind, thread, body in cases:
-            as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, None), None,
-                             language=code))
-            made += 1
-    rate = made / (time.process_time() - start)
-    html = "<p>" + "Thank you for the call today. " * 20 + "</p><img src='https://tracker.example/x.gif'>"
-    made_html = 0
-    start = time.process_time()
-    while time.process_time() - start < seconds:
-        for code, kind, thread, body in cases:
-            as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, html), None,
-                             language=code))
-            made_html += 1
-    rate_html = made_html / (time.process_time() - start)
-    print(f"compose: {rate:.0f} drafts/s on one core over en, de, sv, nb (target over 200); "
-          f"{rate_html:.0f} drafts/s when the quoted message has HTML")
+    def rate(html: str | None) -> float:
+        made = 0
+        start = time.process_time()
+        while time.process_time() - start < seconds:
+            for code, kind, thread, body in cases:
+                as_bytes(compose(thread, decision(kind), (DRAFT_ME.address,), DRAFT_NOW, Quoted(body, html), None,
+                                 language=code))
+                made += 1
+        return made / (time.process_time() - start)
+
+    plain = rate(None)
+    with_html = rate("<p>" + "Thank you for the call today. " * 20 + "</p><img src='https://tracker.example/x.gif'>")
+    print(f"compose: {plain:.0f} drafts/s on one core over en, de, sv, nb (target over 200); "
+          f"{with_html:.0f} drafts/s when the quoted message has HTML")
 
 
 def demo_first_draft() -> None:

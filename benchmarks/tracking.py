@@ -32,8 +32,11 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -141,40 +144,48 @@ def write_config(tmp: Path, server: DovecotServer, user: str) -> Path:
     return path
 
 
-class CommandCounter:
-    """Counts the IMAP commands sent, by the folder selected when they were sent."""
+@contextmanager
+def counting() -> Iterator[Counter[tuple[int, str]]]:
+    """IMAP commands by (connection, folder selected when they were sent), however many connections
+    run at once; "-" before any SELECT or EXAMINE."""
+    counts: Counter[tuple[int, str]] = Counter()
+    original = imaplib.IMAP4._command
+    lock = threading.Lock()
 
-    def __init__(self) -> None:
-        self.by_folder: Counter[str] = Counter()
-        self.folder = "-"
-        original = imaplib.IMAP4._command
-        counter = self
+    def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
+        if name in ("SELECT", "EXAMINE"):
+            folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            imap._bench_folder = folder.strip('"')  # type: ignore[attr-defined]
+        with lock:
+            counts[(id(imap), getattr(imap, "_bench_folder", "-"))] += 1
+        return original(imap, name, *args)
 
-        def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
-            if name in ("SELECT", "EXAMINE"):
-                folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-                counter.folder = folder.strip('"')
-            counter.by_folder[counter.folder] += 1
-            return original(imap, name, *args)
-
-        imaplib.IMAP4._command = command  # type: ignore[method-assign]
-
-    def take(self) -> dict[str, int]:
-        found, self.by_folder = dict(self.by_folder), Counter()
-        return found
+    imaplib.IMAP4._command = command  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        imaplib.IMAP4._command = original  # type: ignore[method-assign]
 
 
-def timed_scan(config_path: Path, counter: CommandCounter) -> tuple[float, dict[str, int]]:
+def by_folder(counts: Counter[tuple[int, str]]) -> dict[str, int]:
+    """Commands per folder, over every connection."""
+    found: Counter[str] = Counter()
+    for (_connection, folder), n in counts.items():
+        found[folder] += n
+    return dict(found)
+
+
+def timed_scan(config_path: Path) -> tuple[float, dict[str, int]]:
     from mail_followup.config import load_config
     from mail_followup.scan import scan
 
     config = load_config(config_path)
-    counter.take()
-    start = time.perf_counter()
-    result = scan(config, datetime.fromisoformat(NOW))
-    elapsed = time.perf_counter() - start
+    with counting() as counts:
+        start = time.perf_counter()
+        result = scan(config, datetime.fromisoformat(NOW))
+        elapsed = time.perf_counter() - start
     assert result.ok, result.as_json()["errors"]
-    return elapsed, counter.take()
+    return elapsed, by_folder(counts)
 
 
 def main() -> int:
@@ -213,8 +224,7 @@ def main() -> int:
         print(f"  threads in the lookback window by state: {dict(sorted(states.items()))}")
 
         os.environ["BENCH_PASSWORD"] = server.password
-        counter = CommandCounter()
-        elapsed, commands = timed_scan(config, counter)
+        elapsed, commands = timed_scan(config)
         per_folder = {f: commands.get(f, 0) for f in FOLDERS}
         label = "rescan, nothing new (the next 25 of the backlog written)" if args.backlog else \
             "rescan, nothing changed"
@@ -230,7 +240,7 @@ def main() -> int:
                     f"From: person{i}@elsewhere.example\r\nTo: {ME}\r\nSubject: Re: Question {i}\r\n"
                     f"Date: {format_datetime(when)}\r\nMessage-ID: <late{k}@example.net>\r\n"
                     f"In-Reply-To: <sent{i}@example.org>\r\n\r\nLate answer.\r\n").encode(), msg_time=when)
-        elapsed, commands = timed_scan(config, counter)
+        elapsed, commands = timed_scan(config)
         per_folder = {f: commands.get(f, 0) for f in FOLDERS}
         print(f"rescan after 100 new answers: {elapsed:.2f} s; commands per folder {per_folder}; "
               f"outside any folder {commands.get('-', 0)}")
