@@ -47,10 +47,11 @@ def _key(config: Path, content: bytes) -> str:
 
 def recall(config: Path) -> Note | None:
     """The note for the config as it is now; None when there is none or the file changed since."""
+    config = config.expanduser()
     try:
-        content = config.expanduser().read_bytes()
-        note = json.loads(note_path(config.expanduser()).read_text(encoding="utf-8"))
-        if note.get("key") != _key(config.expanduser(), content):
+        content = config.read_bytes()
+        note = json.loads(note_path(config).read_text(encoding="utf-8"))
+        if note.get("key") != _key(config, content):
             return None
         return Note(Path(note["state_dir"]), tuple(note["accounts"]))
     except (OSError, ValueError, KeyError, TypeError):

@@ -616,8 +616,7 @@ class OverQuota(Exception):
 
 
 def _over_quota(exc: IMAPClientError) -> bool:
-    text = str(exc)
-    return "[OVERQUOTA]" in text.upper() or "quota" in text.lower()
+    return "quota" in str(exc).lower()  # RFC 5530's [OVERQUOTA], and servers that only say it in words
 
 
 def _quoted_bodies(mailbox: Mailbox, threads: list[Thread]) -> dict[tuple[str, int], Quoted]:
