@@ -57,22 +57,29 @@ def account_needs(threads: Iterable[Thread], mails: Iterable[Mail], verdicts: Ma
 
 
 def thread_needs(thread: Thread, answers_by_sender: Mapping[str, list[Mail]], verdicts: Mapping[str, Verdict],
-                 own: Collection[str]) -> list[Needed]:
+                 own: Collection[str], stage: int | None = None) -> list[Needed]:
     """Bodies needed before a draft for ``thread`` may be written.
 
     ``answers_by_sender`` holds, per address, the messages from it that reply
-    to something, newest first.
+    to something, newest first. Stage 1 is the thread's own messages (one
+    body or a few); stage 2 the contact's earlier answers (up to
+    STOP_HISTORY_PER_CONTACT). Every verdict can only take a follow-up
+    away, never make one due, so a pass reads stage 2 only for the threads
+    still due after stage 1: on a first pass over a large mailbox most
+    threads stop at their own message. ``stage=None`` gives both.
     """
     wanted: dict[str, Needed] = {}
-    _want(wanted, verdicts, thread.original, True, "does your message expect an answer, and which scenario is it?")
-    if thread.their_last is not None:
-        _want(wanted, verdicts, thread.their_last, False, "did they name a date to come back by?")
-    for auto in thread.auto_replies:
-        _want(wanted, verdicts, auto, False, "when is the out-of-office writer back?")
-    for address in {a.address for a in thread.original.everyone_written_to} - set(own):
-        for mail in answers_by_sender.get(address, [])[:STOP_HISTORY_PER_CONTACT]:
-            if kind_of(mail, verdicts) == "human":
-                _want(wanted, verdicts, mail, False, "did this contact once ask to stop?")
+    if stage in (None, 1):
+        _want(wanted, verdicts, thread.original, True, "does your message expect an answer, and which scenario is it?")
+        if thread.their_last is not None:
+            _want(wanted, verdicts, thread.their_last, False, "did they name a date to come back by?")
+        for auto in thread.auto_replies:
+            _want(wanted, verdicts, auto, False, "when is the out-of-office writer back?")
+    if stage in (None, 2):
+        for address in {a.address for a in thread.original.everyone_written_to} - set(own):
+            for mail in answers_by_sender.get(address, [])[:STOP_HISTORY_PER_CONTACT]:
+                if kind_of(mail, verdicts) == "human":
+                    _want(wanted, verdicts, mail, False, "did this contact once ask to stop?")
     return list(wanted.values())
 
 

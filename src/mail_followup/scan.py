@@ -415,28 +415,46 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decision = decision_for(thread)
                 decided[key] = (thread, replace(decision, reasons=decision.reasons + tuple(lines)))
     replies = answers_by_sender(mails)
-    queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
-    limit, written = settings.max_drafts_per_pass, 0
-    while queue and written < limit and not (cancel and cancel.is_set()):
-        # A batch as large as the places left: its bodies are read together, one command per folder.
-        batch, queue = queue[:limit - written], queue[limit - written:]
-        needed = [n for d in batch for n in thread_needs(decided[d.thread_key][0], replies, verdicts, account.addresses)]
-        if needed:  # what the bodies say may still change the decisions
+
+    def read_for(batch: list[Decision]) -> list[Decision]:
+        """The batch's decisions once the bodies they depend on are read: stage 1 for all, stage 2 for
+        those still due (see ``thread_needs``)."""
+        nonlocal verdicts, stoplist
+        for stage in (1, 2):
+            needed = [n for d in batch if d.state == "due"
+                      for n in thread_needs(decided[d.thread_key][0], replies, verdicts, account.addresses, stage)]
+            if not needed:
+                continue
             verdicts |= _read_bodies(account, mailbox, store, needed)
             stoplist = store.stoplist(account.name)
-        ready = []
-        for decision in batch:
-            thread = decided[decision.thread_key][0]
-            if needed:
+            again = []
+            for decision in batch:
+                if decision.state != "due":
+                    again.append(decision)
+                    continue
+                thread = decided[decision.thread_key][0]
                 rebuilt = {t.key: t for t in build_threads(thread.messages, account.addresses, verdicts, rules)}
                 if thread.key in rebuilt:
                     thread = rebuilt[thread.key]
                     decision = decision_for(thread)
                 else:  # never write from a picture the bodies just contradicted
                     decision = _with(decision, "waiting", "what the bodies said changed the thread: next pass")
-            decided[thread.key] = (thread, decision)
-            if decision.state == "due":
-                ready.append((thread, decision))
+                decided[thread.key] = (thread, decision)
+                again.append(decision)
+            batch = again
+        return batch
+
+    queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
+    limit, written, size = settings.max_drafts_per_pass, 0, 0
+    while queue and written < limit and not (cancel and cancel.is_set()):
+        # Read ahead of the places left, more each round: on a first pass most due-looking threads turn out
+        # to wait once their own message is read, and a round trip per 25 of them would cost minutes.
+        size = min(max(limit - written, size * 4), READ_AHEAD)
+        batch, queue = read_for(queue[:size]), queue[size:]
+        due = [d for d in batch if d.state == "due"]
+        places = limit - written
+        queue = due[places:] + queue  # read already; still in order, ahead of the rest
+        ready = [decided[d.thread_key] for d in due[:places]]
         before = result.written
         for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result, cancel):
             decided[thread.key] = (thread, decision)
@@ -453,6 +471,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         store.save_drafts_folder_status(account.name, mailbox.folder_status(folders.drafts))
 
 
+READ_AHEAD = 2000  # at most so many due-looking threads have their bodies read in one round
 OUTSTANDING = ("written", "missing")  # drafts whose fate the next pass must look at
 
 
