@@ -210,6 +210,7 @@ class Store:
         flags: Mapping[int, frozenset[str]] | None = None,
     ) -> None:
         """Record one folder's sync in one transaction: the index and its cursor never disagree."""
+        encoder = _RowEncoder()
         with self.transaction() as db:
             if reset:
                 db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=?",
@@ -225,7 +226,7 @@ class Store:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (_mail_row(account, m) for m in new),
+                (encoder.row(account, m) for m in new),
             )
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
@@ -398,18 +399,47 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def _mail_row(account: str, m: Mail) -> tuple[object, ...]:
-    recipients = {"to": [[a.name, a.address] for a in m.to], "cc": [[a.name, a.address] for a in m.cc]}
-    return (
-        account, m.folder, m.uid, m.message_id, " ".join(m.in_reply_to), " ".join(m.references),
-        json.dumps([m.sender.name, m.sender.address]) if m.sender else None,
-        json.dumps(recipients, ensure_ascii=False), m.subject, _iso(m.date),
-        " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
-        json.dumps({
-            "bcc": [[a.name, a.address] for a in m.bcc], "content_type": m.content_type,
-            "failed": list(m.failed_recipients), "thread_hint": m.thread_hint, "auto_hint": m.auto_hint,
-        }, ensure_ascii=False),
-    )
+class _RowEncoder:
+    """Rows for ``messages``, the same text as ``json.dumps`` would write, at a fraction of its cost.
+
+    A first sync stores every message of a folder, and three ``json.dumps``
+    per message were a tenth of a first scan at 100,000 messages. The same
+    contacts and the same (mostly empty) extra facts repeat from message to
+    message, so their JSON is made once per sync and joined.
+    """
+
+    def __init__(self) -> None:
+        self._people: dict[Addr, str] = {}
+        self._extra: dict[tuple[object, ...], str] = {}
+
+    def _person(self, a: Addr) -> str:
+        found = self._people.get(a)
+        if found is None:
+            found = self._people[a] = json.dumps([a.name, a.address], ensure_ascii=False)
+        return found
+
+    def _extra_json(self, m: Mail) -> str:
+        key = (m.bcc, m.content_type, m.failed_recipients, m.thread_hint, m.auto_hint)
+        found = self._extra.get(key)
+        if found is None:
+            found = json.dumps({
+                "bcc": [[a.name, a.address] for a in m.bcc], "content_type": m.content_type,
+                "failed": list(m.failed_recipients), "thread_hint": m.thread_hint, "auto_hint": m.auto_hint,
+            }, ensure_ascii=False)
+            if m.thread_hint is None and len(self._extra) < 10_000:  # a conversation id rarely repeats
+                self._extra[key] = found
+        return found
+
+    def row(self, account: str, m: Mail) -> tuple[object, ...]:
+        person = self._person
+        recipients = ('{"to": [' + ", ".join([person(a) for a in m.to]) + '], "cc": ['
+                      + ", ".join([person(a) for a in m.cc]) + "]}")
+        return (
+            account, m.folder, m.uid, m.message_id, " ".join(m.in_reply_to), " ".join(m.references),
+            person(m.sender) if m.sender else None, recipients, m.subject, _iso(m.date),
+            " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
+            self._extra_json(m),
+        )
 
 
 # One JSON document per row for the people and the extra facts: one json.loads instead of three.
