@@ -144,6 +144,14 @@ def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_
     again = scan(load_config(config), moment(MONDAY.replace("09:30", "10:30")))
     assert again.accounts[0].unchanged  # nothing new, and Tuesday has not come yet
     assert again.as_json()["threads"] == monday.as_json()["threads"]
+    # Handed on as stored, never decoded on the way: `scan --json` prints the same document.
+    assert json.loads(again.json_text())["threads"] == json.loads(monday.json_text())["threads"]
+    assert json.loads(monday.json_text()) == monday.as_json()
+    assert again.accounts[0].counts == monday.accounts[0].counts == {"replied": 2, "waiting": 2}
+    # The service asks for the counts alone.
+    quiet = scan(load_config(config), moment(MONDAY.replace("09:30", "10:45")), reports=False)
+    assert quiet.accounts[0].unchanged and quiet.accounts[0].counts == monday.accounts[0].counts
+    assert quiet.accounts[0].reports() == []
     # No mail arrives, only the clock moves: Tuesday morning "Quick question" is due and written...
     tuesday = scan(load_config(config), moment("2026-12-15T09:00:00+01:00"))
     assert not tuesday.accounts[0].unchanged

@@ -223,9 +223,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     result = scan(config, now, account=args.account, dry_run=args.dry_run,
                   progress=_progress_bar if sys.stderr.isatty() else None)
     if args.json:
-        _print_json(result.as_json())
+        sys.stdout.write(result.json_text() + "\n")
     else:
-        threads = [t for a in result.accounts for t in a.threads]
+        threads = [t for a in result.accounts for t in a.reports()]
         sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
         written = sum(a.written for a in result.accounts)
         print(f"{written} draft(s) written" + (" (dry run: nothing written)" if args.dry_run else ""))

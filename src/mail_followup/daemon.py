@@ -24,7 +24,7 @@ import os
 import signal
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -152,9 +152,7 @@ class Service:
             log.warning("account %s: %s; trying again in %s", name, outcome.failure, delay)
         else:
             state.failures = 0
-            states: dict[str, int] = {}
-            for t in outcome.threads:
-                states[t["state"]] = states.get(t["state"], 0) + 1
+            states = outcome.counts
             shown = ", ".join(f"{n} {s}" for s, n in sorted(states.items()) if s not in ("replied", "ignored"))
             state.summary = (shown or "nothing waiting") + (f"; {outcome.written} written" if outcome.written else "")
             if outcome.errors:
@@ -250,8 +248,9 @@ def _child_pass(config: Config, name: str, stop: Any, send: Any, level: int) -> 
     setup_logging(2 if level <= logging.DEBUG else 0, daemon=True)
     try:
         result = scan(config, datetime.now().astimezone(), account=name, cancel=stop,
-                      progress=lambda *progress: send.send(("progress", progress)))
-        send.send(("result", result.accounts[0]))
+                      progress=lambda *progress: send.send(("progress", progress)), reports=False)
+        # The service needs the counts, not 100,000 reports pickled over the pipe.
+        send.send(("result", replace(result.accounts[0], threads=[])))
     except Exception:
         log.exception("account %s: the pass failed unexpectedly", name)
     finally:

@@ -161,7 +161,7 @@ def run_demo(out: TextIO) -> int:
         config = load_config(config_path)
         out.write(f"Seeded {len(sample_mail())} messages. Scanning as if it were {NOW.isoformat()} (a Wednesday).\n\n")
         result = scan(config, NOW, secret=lambda _account: password)
-        out.write(table([t for a in result.accounts for t in a.threads], NOW, verbose=True))
+        out.write(table([t for a in result.accounts for t in a.reports()], NOW, verbose=True))
         for error in (e for a in result.accounts for e in a.errors):
             out.write(f"error: {error}\n")
         account = config.accounts[0]

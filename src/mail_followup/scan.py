@@ -60,10 +60,19 @@ class AccountResult:
     written: int = 0
     unchanged: bool = False  # nothing new: the last pass's decisions stand
     failure: str | None = None  # what kind of failure ended the pass: network, auth, server, local, account...
+    stored: list[str] = field(default_factory=list)  # unchanged: the standing reports, as stored JSON, if asked for
+    counts: dict[str, int] = field(default_factory=dict)  # threads by state
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The thread reports, decoded; those of a pass with nothing new come from the state as stored."""
+        return self.threads or [json.loads(text) for text in self.stored]
+
+    def report_texts(self) -> list[str]:
+        return self.stored or [json.dumps(t, ensure_ascii=False) for t in self.threads]
 
 
 @dataclass
@@ -78,9 +87,24 @@ class ScanResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(timespec="seconds"),
-            "threads": [t for a in self.accounts for t in a.threads],
+            "threads": [t for a in self.accounts for t in a.reports()],
             "errors": [e for a in self.accounts for e in a.errors],
         }
+
+    def json_text(self) -> str:
+        """``as_json()`` as text, one thread per line; the reports of an unchanged account go out as they were
+        stored, so a quiet pass over a large mailbox neither decodes nor encodes them again."""
+        return json_document({"now": self.now.isoformat(timespec="seconds"), "threads": [],
+                              "errors": [e for a in self.accounts for e in a.errors]},
+                             [text for a in self.accounts for text in a.report_texts()])
+
+
+def json_document(head: dict[str, Any], threads: list[str]) -> str:
+    """``head`` as indented JSON, with its empty ``threads`` list filled from JSON texts, one per line."""
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    if not threads:
+        return text
+    return text.replace('"threads": []', '"threads": [\n  ' + ",\n  ".join(threads) + "\n ]", 1)
 
 
 PARALLEL_ACCOUNTS = 8  # passes at once; each holds one IMAP connection and, briefly, the state's write lock
@@ -94,20 +118,23 @@ def scan(
     secret: SecretSource = credentials.password,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
+    reports: bool = True,
 ) -> ScanResult:
     """Scan every account (or the one named); a failing account never stops the others.
 
     ``cancel`` set (the service got SIGTERM) ends a pass after the write in flight; ``progress``
-    hears how a first sync of a large folder advances.
+    hears how a first sync of a large folder advances. ``reports=False``: an account with nothing
+    new hands on only its counts, not its standing reports (the service needs no more).
     """
     accounts = [config.account(account)] if account else list(config.accounts)
     with Store(config.state_dir) as store:  # opened here first: a new state is created and migrated once
         if len(accounts) == 1:
-            return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress)])
+            return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress,
+                                                 reports)])
 
     def one(acct: Account) -> AccountResult:
         with Store(config.state_dir) as own:  # a connection per thread; WAL lets them write in turn
-            return scan_account(acct, own, now, dry_run, secret, cancel, progress)
+            return scan_account(acct, own, now, dry_run, secret, cancel, progress, reports)
 
     # Side by side, so that a slow or unreachable server costs its own account its timeout, not the others.
     with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts)), thread_name_prefix="pass") as pool:
@@ -115,7 +142,8 @@ def scan(
 
 
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
-                 cancel: threading.Event | None = None, progress: Progress | None = None) -> AccountResult:
+                 cancel: threading.Event | None = None, progress: Progress | None = None,
+                 reports: bool = True) -> AccountResult:
     result = AccountResult(account.name)
     try:
         with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
@@ -123,7 +151,8 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
                 mailbox.progress = functools.partial(progress, account.name)
             _pass(account, mailbox, store, now, dry_run, result, cancel)
             if not dry_run and result.ok and account.settings.digest.enabled:
-                _weekly_digest(account, mailbox, store, result, now)
+                _weekly_digest(account, mailbox, store, result.threads if not result.unchanged else
+                               sorted(store.reports(account.name), key=report_order), now)
     except MailFollowupError as exc:
         result.errors.append(str(exc))
         result.failure = getattr(exc, "kind", "account")
@@ -159,6 +188,13 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
                 result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
                 result.failure = "local"
             log.error("account %s: the decisions of this pass could not be recorded: %s", account.name, exc)
+    if result.unchanged:
+        result.counts = store.report_counts(account.name)
+        if reports:
+            result.stored = store.report_texts(account.name)
+    else:
+        for t in result.threads:
+            result.counts[t["state"]] = result.counts.get(t["state"], 0) + 1
     return result
 
 
@@ -189,26 +225,24 @@ def fingerprint(account: Account) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def _unchanged(account: Account, store: Store, now: datetime) -> list[dict[str, Any]] | None:
-    """The last pass's reports, when they still hold at ``now`` for a mailbox that did not change.
+def _unchanged(account: Account, store: Store, now: datetime) -> bool:
+    """Whether the last pass's reports still hold at ``now`` for a mailbox that did not change.
 
     They hold when the last pass went well with the same settings, decided
     for an earlier moment, and no thread has reached its next moment since:
     then nothing can have changed but the clock, and the clock changed
-    nothing.
+    nothing. Only the reports that wait for a moment are read.
     """
     decided_at, last_fingerprint = store.last_decision(account.name)
     if decided_at is None or last_fingerprint != fingerprint(account) or decided_at > now:
-        return None
-    reports = store.reports(account.name)
-    for report in reports:
-        state, moment = report["state"], report["not_before"]
+        return False
+    for state, moment in store.open_moments(account.name):
         if state == "due" or (state in ("waiting", "snoozed") and not moment):
-            return None
+            return False
         # A capped thread has a moment only while its unread message might make it another scenario.
-        if state in ("waiting", "snoozed", "capped") and moment and datetime.fromisoformat(str(moment)) <= now:
-            return None
-    return reports
+        if moment and datetime.fromisoformat(str(moment)) <= now:
+            return False
+    return True
 
 
 def tracking_rules(settings: Settings) -> TrackingRules:
@@ -282,13 +316,14 @@ def snooze(config: Config, message_id: str, until: date, now: datetime) -> str |
             f"before {until.isoformat()}")
 
 
-def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: AccountResult, now: datetime) -> None:
+def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, reports: list[dict[str, Any]],
+                   now: datetime) -> None:
     """Put this week's review into INBOX, unread, once (R18): INBOX is searched first, so a lost state
     never writes a second one."""
     week = due_week(account.settings, now)
     if week is None or store.digest_written(account.name, week):
         return
-    msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, result.threads,
+    msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, reports,
                          account.settings, now, week)
     if not mailbox.has_header("INBOX", HEADER_DIGEST, marker(account.name, week)):
         mailbox.append_unread("INBOX", msg.as_bytes(policy=SMTP), now)
@@ -374,12 +409,10 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                        if r.state in OUTSTANDING]
         changed = any(r.state == "missing" for r in outstanding) or bool(outstanding) and (
             mailbox.folder_status(folders.drafts) != store.drafts_folder_status(account.name))
-    if not changed and not dry_run:
-        reports = _unchanged(account, store, now)
-        if reports is not None:
-            log.info("%s: nothing new, and no thread reached its next moment", account.name)
-            result.threads, result.unchanged = sorted(reports, key=report_order), True
-            return
+    if not changed and not dry_run and _unchanged(account, store, now):
+        log.info("%s: nothing new, and no thread reached its next moment", account.name)
+        result.unchanged = True  # scan_account hands on the standing reports
+        return
 
     rules = tracking_rules(settings)
     mails = fresh if fresh is not None and not store.has_gone(account.name) else store.mails(account.name, since)

@@ -377,6 +377,27 @@ class Store:
         sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
         return [json.loads(r[0]) for r in self.db.execute(sql, (account,) if account else ())]
 
+    def report_texts(self, account: str) -> list[str]:
+        """The last reports of ``account`` as stored JSON, in report order (by the user's last message, then
+        key): a pass with nothing new hands them on without decoding 100,000 of them."""
+        rows = self.db.execute("SELECT report FROM threads WHERE account=? "
+                               "ORDER BY json_extract(report, '$.last_sent'), thread", (account,))
+        return [r[0] for r in rows]
+
+    def report_counts(self, account: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT json_extract(report, '$.state'), count(*) FROM threads WHERE account=? "
+                               "GROUP BY 1", (account,))
+        return {str(r[0]): r[1] for r in rows}
+
+    def open_moments(self, account: str) -> list[tuple[str, str | None]]:
+        """(state, not_before) of every report that is due or waits for a moment, read by SQLite: the
+        answered and ignored threads, most of a large mailbox, are never decoded."""
+        rows = self.db.execute(
+            "SELECT json_extract(report, '$.state'), json_extract(report, '$.not_before') FROM threads "
+            "WHERE account=? AND json_extract(report, '$.state') IN ('due', 'waiting', 'snoozed', 'capped')",
+            (account,))
+        return [(r[0], r[1]) for r in rows]
+
     def report_fields(self, fields: tuple[str, ...]) -> list[dict[str, object]]:
         """Only ``fields`` of every report, read by SQLite: for a table of 10,000 threads, twice as fast
         as decoding each whole report. A field that holds a list or an object comes back as JSON text."""
