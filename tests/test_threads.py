@@ -144,3 +144,18 @@ def test_contact_rules_and_keywords() -> None:
     (forced,) = build_threads([mail("<a@x>", ME, ("team@lists.example",), day(0), bulk=True,
                                     flags=frozenset({"$FollowUp"}))], [ME])
     assert forced.ignored is None and forced.forced == "marked $FollowUp in your mail client"
+
+
+def test_only_conversations_active_since_a_moment_are_built() -> None:
+    """An old original whose answer came recently stays whole: it is the conversation that is active."""
+    mails = [mail("<old@x>", ME, (KIM,), day(0)),
+             mail("<older-answer@y>", KIM, (ME,), day(1), "Re: Coffee next week?", ("<old@x>",), "INBOX"),
+             mail("<a@x>", ME, (KIM,), day(2), "Lunch"),
+             mail("<b@y>", KIM, (ME,), day(40), "Re: Lunch", ("<a@x>",), "INBOX"),
+             mail("<c@x>", ME, (KIM,), day(41), "Dinner")]
+    everything = {t.key: t for t in build_threads(mails, [ME])}
+    active = {t.key: t for t in build_threads(mails, [ME], active_since=day(40))}
+    assert set(everything) == {"<old@x>", "<a@x>", "<c@x>"} and set(active) == {"<a@x>", "<c@x>"}
+    assert active["<a@x>"] == everything["<a@x>"] and active["<a@x>"].answer.message_id == "<b@y>"
+    assert build_threads(mails, [ME], active_since=day(41))[0].key == "<c@x>"
+    assert build_threads(mails, [ME], active_since=day(41) + timedelta(seconds=1)) == []

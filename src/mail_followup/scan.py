@@ -419,7 +419,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     del fresh
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
-    threads = build_threads(mails, account.addresses, verdicts, rules)
+    threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
     # Answers are read for a stop request once they arrive after a pass; on the first pass only the
     # threads about to be written read theirs (below), so a first pass stays cheap on a large mailbox.
     decided_at, _ = store.last_decision(account.name)
@@ -427,7 +427,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     needed = account_needs(threads, mails, verdicts, answers_since, lookback)
     if needed:
         verdicts |= _read_bodies(account, mailbox, store, needed)
-        threads = build_threads(mails, account.addresses, verdicts, rules)
+        threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
     stoplist = store.stoplist(account.name)
     ledger = store.all_drafts(account.name)
     calendars = Calendars(settings, account.addresses)
