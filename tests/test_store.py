@@ -39,3 +39,36 @@ def test_every_field_of_every_message_comes_back(tmp_path: Path) -> None:
         for people, extra in store.db.execute("SELECT recipients, extra FROM messages"):
             assert json.dumps(json.loads(people), ensure_ascii=False) == people
             assert json.dumps(json.loads(extra), ensure_ascii=False) == extra
+
+
+def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_path: Path) -> None:
+    """A state written before the report columns existed is upgraded in place, and a quiet pass reads it right."""
+    import sqlite3
+
+    from mail_followup.store import DB_NAME, MIGRATIONS
+
+    before = len(MIGRATIONS) - 1
+    assert MIGRATIONS[before][0].startswith("each report's state")
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "applied_at TEXT NOT NULL)")
+    for version, (name, sql) in enumerate(MIGRATIONS[:before], start=1):
+        for statement in filter(str.strip, sql.split(";")):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, "2026-11-01T00:00:00+00:00"))
+    reports = [{"message_id": f"<t{i}@x>", "state": state, "not_before": moment, "last_sent": sent}
+               for i, (state, moment, sent) in enumerate([
+                   ("waiting", "2026-12-10T08:30:00+01:00", "2026-12-01T15:00:00+01:00"),
+                   ("replied", None, "2026-11-30T10:00:00+01:00"),
+                   ("due", None, "2026-12-01T09:00:00+01:00")])]
+    db.executemany("INSERT INTO threads VALUES (?,?,?,?)",
+                   [("a", r["message_id"], json.dumps(r), "2026-12-01T00:00:00+00:00") for r in reports])
+    db.commit()
+    db.close()
+    with Store(tmp_path) as store:
+        assert sorted(store.open_moments("a")) == [("due", None), ("waiting", "2026-12-10T08:30:00+01:00")]
+        assert store.report_counts("a") == {"waiting": 1, "replied": 1, "due": 1}
+        assert [json.loads(t)["message_id"] for t in store.report_texts("a")] == ["<t1@x>", "<t2@x>", "<t0@x>"]
+        # Reports saved from now on carry the columns themselves.
+        store.save_reports("a", reports[:1], True, None)
+        assert store.open_moments("a") == [("waiting", "2026-12-10T08:30:00+01:00")]

@@ -151,8 +151,7 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
                 mailbox.progress = functools.partial(progress, account.name)
             _pass(account, mailbox, store, now, dry_run, result, cancel)
             if not dry_run and result.ok and account.settings.digest.enabled:
-                _weekly_digest(account, mailbox, store, result.threads if not result.unchanged else
-                               sorted(store.reports(account.name), key=report_order), now)
+                _weekly_digest(account, mailbox, store, result, now)
     except MailFollowupError as exc:
         result.errors.append(str(exc))
         result.failure = getattr(exc, "kind", "account")
@@ -316,13 +315,14 @@ def snooze(config: Config, message_id: str, until: date, now: datetime) -> str |
             f"before {until.isoformat()}")
 
 
-def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, reports: list[dict[str, Any]],
-                   now: datetime) -> None:
+def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: AccountResult, now: datetime) -> None:
     """Put this week's review into INBOX, unread, once (R18): INBOX is searched first, so a lost state
     never writes a second one."""
     week = due_week(account.settings, now)
     if week is None or store.digest_written(account.name, week):
         return
+    # A pass with nothing new has its reports in the state only: read them now that they are needed.
+    reports = sorted(store.reports(account.name), key=report_order) if result.unchanged else result.threads
     msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, reports,
                          account.settings, now, week)
     if not mailbox.has_header("INBOX", HEADER_DIGEST, marker(account.name, week)):

@@ -117,6 +117,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             written_at TEXT NOT NULL, PRIMARY KEY (account, week));
         """,
     ),
+    (
+        "each report's state and moments beside it, so that a pass with nothing new decodes no report",
+        """
+        ALTER TABLE threads ADD COLUMN state TEXT;
+        ALTER TABLE threads ADD COLUMN not_before TEXT;
+        ALTER TABLE threads ADD COLUMN last_sent TEXT;
+        UPDATE threads SET state = json_extract(report, '$.state'), not_before = json_extract(report, '$.not_before'),
+            last_sent = json_extract(report, '$.last_sent');
+        CREATE INDEX threads_by_state ON threads (account, state, not_before);
+        """,
+    ),
 )
 
 
@@ -349,9 +360,12 @@ class Store:
         with self.transaction() as db:
             if reports is not None:
                 db.execute("DELETE FROM threads WHERE account=?", (account,))
+                updated = _now()
                 db.executemany(
-                    "INSERT INTO threads VALUES (?,?,?,?)",
-                    ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), _now()) for r in reports),
+                    "INSERT INTO threads (account, thread, report, updated_at, state, not_before, last_sent) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), updated, r["state"],
+                      r["not_before"], r["last_sent"]) for r in reports),
                 )
             if ok:
                 db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?)",
@@ -380,22 +394,20 @@ class Store:
     def report_texts(self, account: str) -> list[str]:
         """The last reports of ``account`` as stored JSON, in report order (by the user's last message, then
         key): a pass with nothing new hands them on without decoding 100,000 of them."""
-        rows = self.db.execute("SELECT report FROM threads WHERE account=? "
-                               "ORDER BY json_extract(report, '$.last_sent'), thread", (account,))
-        return [r[0] for r in rows]
+        rows = self.db.execute("SELECT last_sent, thread, report FROM threads WHERE account=?", (account,)).fetchall()
+        rows.sort(key=lambda r: (str(r[0]), r[1]))  # report_order: faster here than SQLite sorting the reports
+        return [r[2] for r in rows]
 
     def report_counts(self, account: str) -> dict[str, int]:
-        rows = self.db.execute("SELECT json_extract(report, '$.state'), count(*) FROM threads WHERE account=? "
-                               "GROUP BY 1", (account,))
+        rows = self.db.execute("SELECT state, count(*) FROM threads WHERE account=? GROUP BY state", (account,))
         return {str(r[0]): r[1] for r in rows}
 
     def open_moments(self, account: str) -> list[tuple[str, str | None]]:
-        """(state, not_before) of every report that is due or waits for a moment, read by SQLite: the
-        answered and ignored threads, most of a large mailbox, are never decoded."""
+        """(state, not_before) of every report that is due or waits for a moment, from an index: no report
+        is read, and the answered and ignored threads, most of a large mailbox, are not even looked at."""
         rows = self.db.execute(
-            "SELECT json_extract(report, '$.state'), json_extract(report, '$.not_before') FROM threads "
-            "WHERE account=? AND json_extract(report, '$.state') IN ('due', 'waiting', 'snoozed', 'capped')",
-            (account,))
+            "SELECT state, not_before FROM threads "
+            "WHERE account=? AND state IN ('due', 'waiting', 'snoozed', 'capped')", (account,))
         return [(r[0], r[1]) for r in rows]
 
     def report_fields(self, fields: tuple[str, ...]) -> list[dict[str, object]]:
