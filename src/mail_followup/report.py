@@ -1,7 +1,9 @@
-"""Readable tables for people; the JSON shape lives with the scan (``scan.report``)."""
+"""Readable tables for people, and the JSON documents around the reports; a report's own shape lives
+with the scan (``scan.report``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,19 @@ HEADINGS = {
     "replied": "Answered",
     "ignored": "Not tracked (expects no answer)",
 }
+
+
+def json_document(head: dict[str, Any], threads: list[str]) -> str:
+    """``head`` as indented JSON, its empty ``threads`` list filled from JSON texts, one per line.
+
+    The reports are stored as JSON: handing them on as text spares decoding and encoding them again,
+    which for 100,000 threads is seconds. (Inside a JSON string a quote is escaped, so the only
+    ``"threads": []`` in the text is the key's own.)
+    """
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    if not threads:
+        return text
+    return text.replace('"threads": []', '"threads": [\n  ' + ",\n  ".join(threads) + "\n ]", 1)
 
 
 TABLE_FIELDS = ("account", "state", "to", "subject", "last_sent", "not_before", "next_attempt")  # what table() reads

@@ -36,6 +36,7 @@ from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
 from mail_followup.templates import Templates, load_templates
+from mail_followup.report import json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
@@ -97,14 +98,6 @@ class ScanResult:
         return json_document({"now": self.now.isoformat(timespec="seconds"), "threads": [],
                               "errors": [e for a in self.accounts for e in a.errors]},
                              [text for a in self.accounts for text in a.report_texts()])
-
-
-def json_document(head: dict[str, Any], threads: list[str]) -> str:
-    """``head`` as indented JSON, with its empty ``threads`` list filled from JSON texts, one per line."""
-    text = json.dumps(head, ensure_ascii=False, indent=1)
-    if not threads:
-        return text
-    return text.replace('"threads": []', '"threads": [\n  ' + ",\n  ".join(threads) + "\n ]", 1)
 
 
 PARALLEL_ACCOUNTS = 8  # passes at once; each holds one IMAP connection and, briefly, the state's write lock

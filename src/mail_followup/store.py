@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -390,6 +390,11 @@ class Store:
     def reports(self, account: str | None = None) -> list[dict[str, object]]:
         sql = "SELECT report FROM threads" + (" WHERE account=?" if account else "") + " ORDER BY account, thread"
         return [json.loads(r[0]) for r in self.db.execute(sql, (account,) if account else ())]
+
+    def all_report_texts(self, accounts: Collection[str]) -> list[str]:
+        """The stored reports of ``accounts``, by account and key, as ``status --json`` lists them."""
+        rows = self.db.execute("SELECT account, report FROM threads ORDER BY account, thread")
+        return [r[1] for r in rows if r[0] in accounts]
 
     def report_texts(self, account: str) -> list[str]:
         """The last reports of ``account`` as stored JSON, in report order (by the user's last message, then
