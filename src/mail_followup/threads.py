@@ -275,13 +275,17 @@ def _link_by_subject(
     It must come later, under the same subject, from someone the user wrote
     to, or (``same_domain_answers``) from that person's company domain.
     """
+    mails = list(mails)
+    inbound = [m for m in mails if not m.in_reply_to and not m.references and not _is_own(m, own)
+               and m.sender is not None and kind_of(m, verdicts) != "bounce"]
+    # Only the subjects such answers have, not a table of every subject the user ever sent.
+    subjects = {base_subject(m.subject) for m in inbound}
     sent_by_subject: dict[str, list[Mail]] = {}
-    inbound = []
     for mail in mails:
-        if _is_own(mail, own):
-            sent_by_subject.setdefault(base_subject(mail.subject), []).append(mail)
-        elif not mail.in_reply_to and not mail.references and kind_of(mail, verdicts) != "bounce":
-            inbound.append(mail)
+        if subjects and _is_own(mail, own):
+            subject = base_subject(mail.subject)
+            if subject in subjects:
+                sent_by_subject.setdefault(subject, []).append(mail)
     for mail in inbound:
         if mail.sender is None:
             continue
