@@ -183,14 +183,18 @@ def build_threads(
     _link_by_subject(by_id.values(), own_set, links, rules, verdicts)
     _link_bounces(by_id.values(), own_set, links, verdicts)
 
+    active = None
+    if active_since is not None:  # which conversations to build, before a list is made for any of them
+        active = {links.find(m.message_id) for m in by_id.values() if m.date >= active_since}
     groups: dict[str, list[Mail]] = {}
     for mail in by_id.values():
-        groups.setdefault(links.find(mail.message_id), []).append(mail)
+        root = links.find(mail.message_id)
+        if active is None or root in active:
+            groups.setdefault(root, []).append(mail)
+    del active
 
     threads = []
     for members in groups.values():
-        if active_since is not None and max(m.date for m in members) < active_since:
-            continue
         members.sort(key=lambda m: (m.date, m.uid))
         thread = _thread(tuple(members), own_set, verdicts, rules)
         if thread is not None:
