@@ -66,3 +66,14 @@ def test_a_first_pass_reads_no_answers_but_still_reads_bounces() -> None:
              mail("<b@mx>", "mailer-daemon@mx.example.com", (ME,), T0, "Undelivered", folder="INBOX")]
     threads = build_threads(mails, [ME], {})
     assert {n.mail.message_id for n in account_needs(threads, mails, {}, None, SINCE)} == {"<b@mx>"}
+
+
+def test_the_answers_index_holds_only_the_senders_asked_for_newest_first() -> None:
+    mails = [mail("<k1@y>", KIM, (ME,), T0, "Re: a", ("<a@x>",), "INBOX"),
+             mail("<k2@y>", KIM, (ME,), T0 + timedelta(days=2), "Re: b", ("<b@x>",), "INBOX"),
+             mail("<l1@y>", "lena@example.de", (ME,), T0, "Re: c", ("<c@x>",), "INBOX"),
+             mail("<k3@y>", KIM, (ME,), T0 + timedelta(days=1), "no reply to anything", (), "INBOX")]
+    assert {a: [m.message_id for m in ms] for a, ms in answers_by_sender(mails, {KIM}).items()} == {
+        KIM: ["<k2@y>", "<k1@y>"]}
+    assert set(answers_by_sender(mails)) == {KIM, "lena@example.de"}
+    assert answers_by_sender(mails, set()) == {}

@@ -83,11 +83,12 @@ def thread_needs(thread: Thread, answers_by_sender: Mapping[str, list[Mail]], ve
     return list(wanted.values())
 
 
-def answers_by_sender(mails: Iterable[Mail]) -> dict[str, list[Mail]]:
-    """Messages that reply to something, by sender, newest first."""
+def answers_by_sender(mails: Iterable[Mail], senders: Collection[str] | None = None) -> dict[str, list[Mail]]:
+    """Messages that reply to something, by sender (only ``senders``, when given), newest first."""
     found: dict[str, list[Mail]] = {}
     for mail in mails:
-        if mail.sender is not None and (mail.in_reply_to or mail.references):
+        if mail.sender is not None and (mail.in_reply_to or mail.references) and (
+                senders is None or mail.sender.address in senders):
             found.setdefault(mail.sender.address, []).append(mail)
     for items in found.values():
         items.sort(key=lambda m: m.date, reverse=True)

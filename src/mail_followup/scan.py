@@ -440,7 +440,11 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 thread = decided[key][0]
                 decision = decision_for(thread)
                 decided[key] = (thread, replace(decision, reasons=decision.reasons + tuple(lines)))
-    replies = answers_by_sender(mails)
+    queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
+    # The earlier answers of the people the due-looking threads were written to, and no one else's: an
+    # index of every answer in the mailbox was 23 MB of a 300,000-message first pass's peak of 338 MB.
+    replies = answers_by_sender(mails, {a.address for d in queue
+                                        for a in decided[d.thread_key][0].original.everyone_written_to})
 
     def read_for(batch: list[Decision]) -> list[Decision]:
         """The batch's decisions once the bodies they depend on are read: stage 1 for all, stage 2 for
@@ -470,7 +474,6 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
             batch = again
         return batch
 
-    queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
     limit, written, size = settings.max_drafts_per_pass, 0, 0
     while queue and written < limit and not (cancel and cancel.is_set()):
         # Read ahead of the places left, more each round: on a first pass most due-looking threads turn out
