@@ -441,8 +441,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decision = decision_for(thread)
                 decided[key] = (thread, replace(decision, reasons=decision.reasons + tuple(lines)))
     queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
-    # The earlier answers of the people the due-looking threads were written to, and no one else's: an
-    # index of every answer in the mailbox was 23 MB of a 300,000-message first pass's peak of 338 MB.
+    # The earlier answers of the people the due-looking threads were written to, and no one else's
+    # (a few MB less at a first pass's peak than an index of every answer in the mailbox).
     replies = answers_by_sender(mails, {a.address for d in queue
                                         for a in decided[d.thread_key][0].original.everyone_written_to})
 
