@@ -282,11 +282,13 @@ def _link_by_subject(
     mails = list(mails)
     inbound = [m for m in mails if not m.in_reply_to and not m.references and not _is_own(m, own)
                and m.sender is not None and kind_of(m, verdicts) != "bounce"]
+    if not inbound:
+        return
     # Only the subjects such answers have, not a table of every subject the user ever sent.
     subjects = {base_subject(m.subject) for m in inbound}
     sent_by_subject: dict[str, list[Mail]] = {}
     for mail in mails:
-        if subjects and _is_own(mail, own):
+        if _is_own(mail, own):
             subject = base_subject(mail.subject)
             if subject in subjects:
                 sent_by_subject.setdefault(subject, []).append(mail)
