@@ -13,6 +13,7 @@ from mail_followup.config import Folders, load_config
 from mail_followup.errors import AccountError
 from mail_followup.mailbox import Mailbox
 from mail_followup.pymap_server import PymapServer
+from mail_followup.store import Store
 from mails import raw_mail
 from scenario import ME, MONDAY, WEDNESDAY, at, by_subject, scan_json, write_config
 
@@ -82,10 +83,14 @@ def test_a_folder_that_suddenly_looks_empty_stops_the_pass(configured, capsys) -
     assert "Waiting (2)" in out and "failed" in out
 
 
+@pytest.mark.parametrize("chunk", [5000, 1], ids=["one-chunk", "a-chunk-a-message"])
 def test_a_changed_uidvalidity_rereads_the_folder_and_decides_the_same(dovecot_account: ImapAccount, tmp_path: Path,
-                                                                        capsys, monkeypatch) -> None:
+                                                                        capsys, monkeypatch, chunk: int) -> None:
+    """Read in chunks, the folder's old index is dropped before the first chunk, never after one."""
+    from mail_followup import mailbox
     from scenario import seed
 
+    monkeypatch.setattr(mailbox, "HEADER_CHUNK", chunk)
     account = dovecot_account
     monkeypatch.setenv("MF_TEST_PASSWORD", account.password)
     seed(account)
@@ -99,6 +104,49 @@ def test_a_changed_uidvalidity_rereads_the_folder_and_decides_the_same(dovecot_a
     second = json.loads(out)
     assert {t["subject"]: t["state"] for t in second["threads"]} == {t["subject"]: t["state"] for t in first["threads"]}
     assert len(account.messages("Drafts")) == 1
+    with Store(tmp_path / "state") as store:
+        live = store.db.execute("SELECT folder, COUNT(*) FROM messages GROUP BY folder").fetchall()
+        gone = store.db.execute("SELECT folder, COUNT(*) FROM gone GROUP BY folder").fetchall()
+    assert dict(live) == {f: len(account.messages(f)) for f in ("Sent", "INBOX", "Archive") if account.messages(f)}
+    assert dict(live) == dict(gone)  # every old row kept as gone, every new one live
+
+
+def test_a_first_sync_cut_between_its_chunks_is_read_again_whole(imap_account: ImapAccount, tmp_path: Path,
+                                                                   capsys, monkeypatch) -> None:
+    """A large folder's first sync is written a chunk at a time; a pass that dies between two chunks leaves
+    no cursor, so the next pass reads the folder from the start: the same decisions, no row twice."""
+    from mail_followup import mailbox
+    from scenario import seed
+
+    monkeypatch.setattr(mailbox, "HEADER_CHUNK", 1)
+    monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
+    seed(imap_account)
+    (tmp_path / "clean").mkdir()
+    _, clean = scan_json(write_config(tmp_path / "clean", imap_account), WEDNESDAY, capsys, "--dry-run")
+    config = write_config(tmp_path, imap_account)
+    real = Store.add_mails
+    calls = 0
+
+    def dies_after_three(self: Store, *args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise SystemExit("killed")  # what a SIGKILL leaves: three chunks committed, no cursor
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "add_mails", dies_after_three)
+    with pytest.raises(SystemExit):
+        main(["scan", "--config", str(config), "--now", WEDNESDAY])
+    capsys.readouterr()
+    with Store(tmp_path / "state") as store:
+        assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 3
+        assert store.cursor("test", "Sent") is None
+    monkeypatch.setattr(Store, "add_mails", real)
+    _, again = scan_json(config, WEDNESDAY, capsys, "--dry-run")
+    assert again["threads"] == clean["threads"] and again["threads"]
+    with Store(tmp_path / "state") as store:
+        rows = store.db.execute("SELECT folder, uid FROM messages").fetchall()
+    assert len(rows) == len(set(rows)) == sum(len(imap_account.messages(f)) for f in ("Sent", "INBOX", "Archive"))
 
 
 def test_plaintext_to_a_remote_host_is_refused_before_connecting(tmp_path: Path) -> None:

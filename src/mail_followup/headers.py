@@ -105,6 +105,11 @@ class Interner:
     def ids(self, values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         return tuple(self._strings.setdefault(v, v) for v in values) if values else ()
 
+    def forget_strings(self) -> None:
+        """Drop the shared Message-IDs (a first sync that streams its headers to the state holds none of them
+        for long, and a table of a million would outweigh what it saves)."""
+        self._strings.clear()
+
     def flags(self, key: object, values: Iterable[str]) -> frozenset[str]:
         found = self._flags.get(key)
         if found is None:

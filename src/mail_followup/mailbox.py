@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -80,11 +80,12 @@ class FolderSync:
     vanished: set[int]
     reset: bool
     flags: dict[int, frozenset[str]] = field(default_factory=dict)  # new flags of known messages
+    written: int = 0  # new messages already handed to ``sync``'s ``write``, not in ``new``
 
     @property
     def changed(self) -> bool:
         """Whether anything the decisions read changed (a new cursor alone changes nothing)."""
-        return bool(self.new or self.vanished or self.reset or self.flags)
+        return bool(self.new or self.written or self.vanished or self.reset or self.flags)
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,8 @@ class Mailbox:
 
     # --- headers ----------------------------------------------------------------------
 
-    def sync(self, folder: str, cursor: FolderCursor | None, known_uids: Callable[[], set[int]], since: date
-             ) -> FolderSync:
+    def sync(self, folder: str, cursor: FolderCursor | None, known_uids: Callable[[], set[int]], since: date,
+             write: Callable[[list[Mail], bool], None] | None = None) -> FolderSync:
         """Bring one folder's header index up to date, with as few commands as the server allows.
 
         Nothing changed: one EXAMINE. Otherwise new messages by UID from the
@@ -273,6 +274,11 @@ class Mailbox:
         has none stops the pass (it may be a broken server or a wrong folder,
         never proof that mail went away). ``known_uids`` gives the UIDs
         already indexed; it is asked only when something changed.
+
+        With ``write``, a first sync hands the headers on a chunk at a time
+        (with True on the first chunk when the folder's old index is to be
+        dropped first) instead of returning them: a folder of 600,000
+        messages held as one list was 400 MB.
         """
         status = self.client.select_folder(folder, readonly=True)
         self._selected = folder
@@ -293,9 +299,16 @@ class Mailbox:
             )
         if cursor is None:
             uids = sorted(self.client.search(["SINCE", since])) if exists else []
-            first = list(self._fetch_headers(folder, uids))
             next_uid = uidnext or ((max(uids) + 1) if uids else 1)
-            return FolderSync(FolderCursor(uidvalidity, next_uid, exists, modseq), first, set(), reset)
+            new_cursor = FolderCursor(uidvalidity, next_uid, exists, modseq)
+            if write is None:
+                return FolderSync(new_cursor, list(self._fetch_headers(folder, uids)), set(), reset)
+            written = 0
+            for chunk in self._header_chunks(folder, uids):
+                write(chunk, reset and not written)
+                written += len(chunk)
+                self._share.forget_strings()
+            return FolderSync(new_cursor, [], set(), reset and not written, written=written)
         if uidnext and uidnext == cursor.uidnext and exists == cursor.messages and modseq == cursor.highestmodseq:
             return FolderSync(cursor, [], set(), False)
         known = known_uids()
@@ -366,14 +379,19 @@ class Mailbox:
             log.warning("%s: %s UID %d: %s", self.account, folder, uid, problem)
         return mail
 
-    def _fetch_headers(self, folder: str, uids: list[int]) -> Iterable[Mail]:
+    def _fetch_headers(self, folder: str, uids: list[int]) -> Iterator[Mail]:
+        for chunk in self._header_chunks(folder, uids):
+            yield from chunk
+
+    def _header_chunks(self, folder: str, uids: list[int]) -> Iterator[list[Mail]]:
+        """The messages' headers, a command's worth at a time."""
         for start in range(0, len(uids), HEADER_CHUNK):
             chunk = uids[start:start + HEADER_CHUNK]
             response, _ = self._uid_fetch(uid_ranges(chunk), self._header_items())
             wanted = set(chunk)
-            for uid, data in sorted(response.items()):
-                if uid in wanted:
-                    yield self._mail(folder, uid, data)
+            found = [self._mail(folder, uid, data) for uid, data in sorted(response.items()) if uid in wanted]
+            del response
+            yield found
             if self.progress is not None and len(uids) > HEADER_CHUNK:  # a first sync worth watching
                 self.progress(folder, start + len(chunk), len(uids))
 

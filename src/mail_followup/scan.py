@@ -384,17 +384,16 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     log.info("%s: folders %s", account.name, folders.how)
     since = now - timedelta(days=settings.history_days)
     changed = False
-    fresh: list[Mail] | None = []  # on a first pass, what was just fetched is the whole index
     for folder in folders.scanned():
         cursor = store.cursor(account.name, folder)
-        synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date())
+        synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date(),
+                              functools.partial(store.add_mails, account.name, folder))
         changed |= synced.changed or cursor is None
         if synced.changed or synced.cursor != cursor:
             store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
                              synced.flags)
-        log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new), len(synced.vanished))
-        fresh = fresh + [m for m in synced.new if m.date >= since] \
-            if fresh is not None and cursor is None and not synced.reset else None
+        log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new) + synced.written,
+                 len(synced.vanished))
         del synced
     if not changed and not dry_run:
         # A draft deleted, edited or sent changes the Drafts folder only, which is not scanned: look at it.
@@ -408,8 +407,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         return
 
     rules = tracking_rules(settings)
-    mails = fresh if fresh is not None and not store.has_gone(account.name) else store.mails(account.name, since)
-    del fresh
+    mails = store.mails(account.name, since)
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
     threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)

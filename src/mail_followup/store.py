@@ -221,12 +221,9 @@ class Store:
         flags: Mapping[int, frozenset[str]] | None = None,
     ) -> None:
         """Record one folder's sync in one transaction: the index and its cursor never disagree."""
-        encoder = _RowEncoder()
         with self.transaction() as db:
             if reset:
-                db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=?",
-                           (account, folder))
-                db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
+                self._drop_folder(db, account, folder)
             for uid in vanished:
                 db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=? AND uid=?",
                            (account, folder, uid))
@@ -235,14 +232,35 @@ class Store:
                 "UPDATE messages SET flags=? WHERE account=? AND folder=? AND uid=?",
                 ((" ".join(sorted(f)), account, folder, uid) for uid, f in (flags or {}).items()),
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (encoder.row(account, m) for m in new),
-            )
+            self._insert(db, account, new)
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
                 (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, _now(), cursor.highestmodseq),
             )
+
+    def add_mails(self, account: str, folder: str, mails: Iterable[Mail], reset: bool) -> None:
+        """Index part of a folder's first sync, ahead of its cursor (``reset``: drop the folder's old index first).
+
+        A first sync of a large folder is written a chunk at a time, so it is
+        never held whole in memory. Until ``apply_sync`` records the cursor
+        the folder counts as never synced, and the next pass reads it again
+        from the start (rows are replaced by UID, so nothing doubles).
+        """
+        with self.transaction() as db:
+            if reset:
+                self._drop_folder(db, account, folder)
+            self._insert(db, account, mails)
+
+    @staticmethod
+    def _drop_folder(db: sqlite3.Connection, account: str, folder: str) -> None:
+        db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=?", (account, folder))
+        db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, account: str, mails: Iterable[Mail]) -> None:
+        encoder = _RowEncoder()
+        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (encoder.row(account, m) for m in mails))
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
@@ -256,9 +274,6 @@ class Store:
                                    (account, _iso(since)))
             found.extend(reader.mail(r, gone) for r in rows)
         return found
-
-    def has_gone(self, account: str) -> bool:
-        return self.db.execute("SELECT 1 FROM gone WHERE account=? LIMIT 1", (account,)).fetchone() is not None
 
     # --- what bodies said, and who asked to stop ------------------------------------
 
