@@ -45,6 +45,7 @@ from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
 from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific
 from mail_followup.timing import Calendar, Region, recipient_regions
+from mail_followup.window import active_threads
 
 log = logging.getLogger(__name__)
 
@@ -407,18 +408,22 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         return
 
     rules = tracking_rules(settings)
-    mails = store.mails(account.name, since)
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
-    threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
+    # Only the conversations active within lookback_days, and only their messages, are read back.
+    threads, mails = active_threads(store, account.name, account.addresses, since, lookback, verdicts, rules)
     # Answers are read for a stop request once they arrive after a pass; on the first pass only the
     # threads about to be written read theirs (below), so a first pass stays cheap on a large mailbox.
     decided_at, _ = store.last_decision(account.name)
     answers_since = max(decided_at - RECENT_ANSWERS, lookback) if decided_at else None
     needed = account_needs(threads, mails, verdicts, answers_since, lookback)
     if needed:
-        verdicts |= _read_bodies(account, mailbox, store, needed)
-        threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
+        learned = _read_bodies(account, mailbox, store, needed)
+        verdicts |= learned
+        if any(v.refers_to or v.failed for v in learned.values()):  # a bounce may join conversations: read again
+            threads, mails = active_threads(store, account.name, account.addresses, since, lookback, verdicts, rules)
+        else:
+            threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
     stoplist = store.stoplist(account.name)
     ledger = store.all_drafts(account.name)
     calendars = Calendars(settings, account.addresses)
@@ -441,8 +446,9 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     queue = oldest_first([(d, t.last_user.date) for t, d in decided.values()])
     # The earlier answers of the people the due-looking threads were written to, and no one else's
     # (a few MB less at a first pass's peak than an index of every answer in the mailbox).
-    replies = answers_by_sender(mails, {a.address for d in queue
-                                        for a in decided[d.thread_key][0].original.everyone_written_to})
+    contacts = {a.address for d in queue for a in decided[d.thread_key][0].original.everyone_written_to}
+    replies = answers_by_sender(store.replies_from(account.name, since, contacts), contacts)
+    del mails
 
     def read_for(batch: list[Decision]) -> list[Decision]:
         """The batch's decisions once the bodies they depend on are read: stage 1 for all, stage 2 for

@@ -275,6 +275,59 @@ class Store:
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
+    def link_facts(self, account: str, since: datetime, recent: datetime) -> Iterator[tuple[Any, ...]]:
+        """What grouping a large mailbox needs of each message dated ``since`` or later, and no more:
+        (row, Message-ID, In-Reply-To and References, thread hint, sender address, subject, whether it is
+        dated ``recent`` or later, how many failed recipients it names). ``row`` finds it again
+        (``mails_at``); the live copies come first."""
+        for gone, table in enumerate(("messages", "gone")):
+            yield from self.db.execute(
+                f"SELECT rowid * 2 + {gone}, message_id, in_reply_to || ' ' || refs,"
+                " json_extract(extra, '$.thread_hint'), json_extract(sender, '$[1]'), subject, date >= ?,"
+                f" json_array_length(extra, '$.failed') FROM {table} WHERE account=? AND date >= ?",
+                (_iso(recent), account, _iso(since)))
+
+    def mails_at(self, rows: Iterable[int]) -> list[Mail]:
+        """The messages at ``rows`` of ``link_facts``, in that order."""
+        reader = _MailReader()
+        found: list[Mail] = []
+        wanted = list(rows)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            by_row: dict[int, Mail] = {}
+            for gone, table in enumerate(("messages", "gone")):
+                ids = [row >> 1 for row in chunk if row & 1 == gone]
+                if ids:
+                    query = f"SELECT rowid, {_MAIL_COLUMNS} FROM {table} WHERE rowid IN ({','.join('?' * len(ids))})"
+                    for r in self.db.execute(query, ids):
+                        by_row[r[0] * 2 + gone] = reader.mail(r[1:], bool(gone))
+            found.extend(by_row[row] for row in chunk if row in by_row)
+        return found
+
+    def mails_between(self, account: str, start: datetime, end: datetime) -> list[Mail]:
+        """The indexed messages dated from ``start`` to ``end``, live copies first."""
+        reader = _MailReader()
+        found: list[Mail] = []
+        for table, gone in (("messages", False), ("gone", True)):
+            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ? AND date <= ?",
+                                   (account, _iso(start), _iso(end)))
+            found.extend(reader.mail(r, gone) for r in rows)
+        return found
+
+    def replies_from(self, account: str, since: datetime, senders: Collection[str]) -> list[Mail]:
+        """The messages dated ``since`` or later from ``senders`` that reply to something, live copies first."""
+        if not senders:
+            return []
+        reader = _MailReader()
+        found: list[Mail] = []
+        for table, gone in (("messages", False), ("gone", True)):
+            rows = self.db.execute(
+                f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
+                " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
+                (account, _iso(since), json.dumps(sorted(senders))))
+            found.extend(reader.mail(r, gone) for r in rows)
+        return found
+
     # --- what bodies said, and who asked to stop ------------------------------------
 
     def verdicts(self, account: str) -> dict[str, Verdict]:

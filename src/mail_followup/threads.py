@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from mail_followup.classify import Verdict, all_phrases, header_kind
 from mail_followup.headers import Mail
@@ -168,8 +168,10 @@ def build_threads(
     by_id: dict[str, Mail] = {}
     for mail in mails:
         kept = by_id.get(mail.message_id)
-        # Prefer a copy still on the server, then the one whose sender is the user (the one in Sent).
-        if kept is None or _rank(mail, own_set) > _rank(kept, own_set):
+        # Prefer a copy still on the server, then the one whose sender is the user (the one in Sent); between
+        # equals, the first folder by name, so that the choice never depends on the order they came in.
+        if kept is None or _rank(mail, own_set) > _rank(kept, own_set) or (
+                _rank(mail, own_set) == _rank(kept, own_set) and (mail.folder, mail.uid) < (kept.folder, kept.uid)):
             by_id[mail.message_id] = mail
 
     links = _UnionFind()
@@ -180,7 +182,7 @@ def build_threads(
             links.union(mail.message_id, ref)
         if mail.thread_hint:
             links.union(mail.message_id, hints.setdefault(mail.thread_hint, mail.message_id))
-    _link_by_subject(by_id.values(), own_set, links, rules, verdicts)
+    link_by_subject(by_id.values(), own_set, links, rules, verdicts)
     _link_bounces(by_id.values(), own_set, links, verdicts)
 
     active = None
@@ -195,7 +197,7 @@ def build_threads(
 
     threads = []
     for members in groups.values():
-        members.sort(key=lambda m: (m.date, m.uid))
+        members.sort(key=lambda m: (m.date, m.uid, m.folder, m.message_id))
         thread = _thread(tuple(members), own_set, verdicts, rules)
         if thread is not None:
             threads.append(thread)
@@ -271,8 +273,8 @@ def _is_calendar_answer(mail: Mail) -> bool:
     return any(subject.startswith(p) for ph in all_phrases() for p in ph.calendar_subjects)
 
 
-def _link_by_subject(
-    mails: Iterable[Mail], own: set[str], links: "_UnionFind", rules: TrackingRules, verdicts: Mapping[str, Verdict]
+def link_by_subject(
+    mails: Iterable[Mail], own: set[str], links: "_Links", rules: TrackingRules, verdicts: Mapping[str, Verdict]
 ) -> None:
     """Join an answer that lost its threading headers to the user's message it answers.
 
@@ -305,7 +307,7 @@ def _link_by_subject(
                 links.union(mail.message_id, sent.message_id)
 
 
-def _link_bounces(mails: Iterable[Mail], own: set[str], links: "_UnionFind", verdicts: Mapping[str, Verdict]) -> None:
+def _link_bounces(mails: Iterable[Mail], own: set[str], links: "_Links", verdicts: Mapping[str, Verdict]) -> None:
     """Join a bounce to the message it returns: by the Message-ID in the report, else by the failed address."""
     all_mail = list(mails)
     for mail in all_mail:
@@ -322,7 +324,7 @@ def _link_bounces(mails: Iterable[Mail], own: set[str], links: "_UnionFind", ver
                       and mail.date - m.date <= BOUNCE_WINDOW
                       and failed & {a.address for a in m.everyone_written_to}]
         if candidates:
-            links.union(mail.message_id, max(candidates, key=lambda m: m.date).message_id)
+            links.union(mail.message_id, max(candidates, key=lambda m: (m.date, m.message_id)).message_id)
 
 
 def _rank(mail: Mail, own: set[str]) -> tuple[bool, bool]:
@@ -353,3 +355,81 @@ class _UnionFind:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+
+
+class _Links(Protocol):
+    def union(self, a: str, b: str) -> None: ...
+
+
+class Grouping:
+    """A coarse grouping of a whole mailbox, from a few facts per message, to find which messages a pass needs.
+
+    A pass decides only conversations with a message inside lookback_days,
+    yet a conversation may have begun long before. Holding every message of
+    a million-message mailbox to find them cost 600 bytes a message; this
+    holds two integers a message (a Message-ID's hash and its root). Its
+    groups join at least what ``build_threads`` joins, never less: every
+    rule links here too, the ones that weigh details (which copy of a
+    message counts, which of several sent messages a bounce returns) link
+    to all the candidates, and two Message-IDs with the same hash merely
+    join. So every active conversation lies whole inside an active group,
+    and ``build_threads`` over the messages of the active groups gives the
+    conversations it gives over the whole mailbox (tests/test_window.py).
+    """
+
+    def __init__(self) -> None:
+        self._parent: dict[int, int] = {}
+        self._recent: list[int] = []
+
+    def add(self, message_id: str, related: str, hint: str | None, recent: bool) -> int:
+        """One message: ``related`` the Message-IDs it names (In-Reply-To and References, space-separated),
+        ``hint`` a server's conversation id, ``recent`` whether it is dated inside the window decided.
+        Return its key."""
+        key = hash(message_id)
+        self._parent.setdefault(key, key)
+        for ref in related.split():
+            self._union(key, hash(ref))
+        if hint:
+            self._union(key, hash(("hint", hint)))
+        if recent:
+            self._recent.append(key)
+        return key
+
+    def union(self, a: str, b: str) -> None:
+        self._union(hash(a), hash(b))
+
+    def link_bounce(self, bounce: Mail, own: Iterable[Mail], verdicts: Mapping[str, Verdict]) -> None:
+        """``_link_bounces`` for a message that may be a bounce, linked to every message it may return."""
+        verdict = verdicts.get(bounce.message_id)
+        refers = verdict.refers_to if verdict else ()
+        for ref in refers:
+            self.union(bounce.message_id, ref)
+        failed = set(verdict.failed if verdict else bounce.failed_recipients)
+        if refers or not failed:
+            return
+        for sent in own:
+            if sent.date <= bounce.date and bounce.date - sent.date <= BOUNCE_WINDOW and \
+                    failed & {a.address for a in sent.everyone_written_to}:
+                self.union(bounce.message_id, sent.message_id)
+
+    def active_roots(self) -> set[int]:
+        """The groups holding a recent message, as their roots; the list of recent messages is let go."""
+        roots = {self._find(key) for key in self._recent}
+        self._recent = []
+        return roots
+
+    def in_groups(self, key: int, roots: set[int]) -> bool:
+        return self._find(key) in roots
+
+    def _find(self, key: int) -> int:
+        parent = self._parent
+        up = parent.setdefault(key, key)
+        while up != key:
+            parent[key] = up = parent[up]  # path halving: short paths without a second walk
+            key, up = up, parent[up]
+        return key
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            self._parent[max(ra, rb)] = min(ra, rb)
