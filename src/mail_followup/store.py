@@ -265,13 +265,14 @@ class Store:
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
 
-        The live copy of a message comes first, so it wins where both exist.
+        The live copy of a message comes first, so it wins where both exist; then by date, and between
+        messages of the same moment in the order they were indexed (a folder read first, first).
         """
         reader = _MailReader()
         found: list[Mail] = []
         for table, gone in (("messages", False), ("gone", True)):
-            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ?",
-                                   (account, _iso(since)))
+            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ?"
+                                   " ORDER BY date, rowid", (account, _iso(since)))
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
@@ -279,12 +280,12 @@ class Store:
         """What grouping a large mailbox needs of each message dated ``since`` or later, and no more:
         (row, Message-ID, In-Reply-To and References, thread hint, sender address, subject, whether it is
         dated ``recent`` or later, how many failed recipients it names). ``row`` finds it again
-        (``mails_at``); the live copies come first."""
+        (``mails_at``). The order is that of ``mails``: where copies are equal, the first counts."""
         for gone, table in enumerate(("messages", "gone")):
             yield from self.db.execute(
                 f"SELECT rowid * 2 + {gone}, message_id, in_reply_to || ' ' || refs,"
                 " json_extract(extra, '$.thread_hint'), json_extract(sender, '$[1]'), subject, date >= ?,"
-                f" json_array_length(extra, '$.failed') FROM {table} WHERE account=? AND date >= ?",
+                f" json_array_length(extra, '$.failed') FROM {table} WHERE account=? AND date >= ? ORDER BY date, rowid",
                 (_iso(recent), account, _iso(since)))
 
     def mails_at(self, rows: Iterable[int]) -> list[Mail]:

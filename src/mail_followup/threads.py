@@ -168,10 +168,9 @@ def build_threads(
     by_id: dict[str, Mail] = {}
     for mail in mails:
         kept = by_id.get(mail.message_id)
-        # Prefer a copy still on the server, then the one whose sender is the user (the one in Sent); between
-        # equals, the first folder by name, so that the choice never depends on the order they came in.
-        if kept is None or _rank(mail, own_set) > _rank(kept, own_set) or (
-                _rank(mail, own_set) == _rank(kept, own_set) and (mail.folder, mail.uid) < (kept.folder, kept.uid)):
+        # Prefer a copy still on the server, then the one whose sender is the user; between equals the first
+        # (the store gives the Sent folder's first, as it is read first).
+        if kept is None or _rank(mail, own_set) > _rank(kept, own_set):
             by_id[mail.message_id] = mail
 
     links = _UnionFind()
