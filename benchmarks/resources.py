@@ -317,7 +317,7 @@ from datetime import datetime
 from mail_followup.config import load_config
 from mail_followup.scan import scan
 result = scan(load_config(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), reports=False)
-assert result.ok and result.accounts[0].unchanged, result.as_json()["errors"]
+assert result.ok and result.accounts[0].unchanged == (sys.argv[3:] != ["changed"]), result.as_json()["errors"]
 """  # what the service's pass process does (daemon._child_pass), without the service around it
 
 
@@ -347,8 +347,32 @@ def scale(server: DovecotServer, tmp: Path, messages: int) -> None:
         raise RuntimeError(done.stderr[-2000:])
     print(f"scale: the same pass as the service runs it (counts, no reports): {service:.2f} s, start-up included "
           f"(target under 2 s); peak RSS {rss_service:.0f} MB")
+    arrive(server, user, 10)
+    changed, rss_changed, done = peak_rss_mb([sys.executable, "-c", SERVICE_PASS, str(config), NOW, "changed"], env)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    print(f"scale: a pass after 10 new messages (5 answers, 5 sent), as the service runs it: {changed:.2f} s, "
+          f"start-up included; peak RSS {rss_changed:.0f} MB")
     size = sum(p.stat().st_size for p in (tmp / "scale-state").glob("state.sqlite3*"))
     print(f"scale: state database {size / 1e6:.0f} MB, {size / messages:.0f} bytes per message")
+
+
+def arrive(server: DovecotServer, user: str, count: int) -> None:
+    """New mail since the last pass: answers to sent messages of the last days, and new sent messages."""
+    from email.utils import format_datetime
+
+    from imapclient import IMAPClient
+
+    now = datetime.fromisoformat(NOW)
+    with IMAPClient(server.host, port=server.port, ssl=False) as client:
+        client.login(user, server.password)
+        for i in range(count):
+            folder, text = ("INBOX", f"From: someone{i}@company{i}.example\nTo: me@example.org\n"
+                            f"Subject: Re: Question {i}\nIn-Reply-To: <sent{i}@example.org>\n") if i % 2 else (
+                            "Sent", f"From: Me <me@example.org>\nTo: new{i}@company{i}.example\nSubject: New {i}\n")
+            client.append(folder, (text + f"Date: {format_datetime(now)}\nMessage-ID: <arrived{i}@example.org>\n"
+                                   "Content-Type: text/plain; charset=utf-8\n\nHello\n").replace("\n", "\r\n").encode(),
+                          msg_time=now)
 
 
 # --- composing ------------------------------------------------------------------------------------------
