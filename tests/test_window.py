@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from mail_followup.classify import Verdict
 from mail_followup.headers import Addr, Mail
 from mail_followup.store import FolderCursor, Store
-from mail_followup.threads import TrackingRules, build_threads
+from mail_followup.threads import TrackingRules, build_threads, rebuild
 from mail_followup.window import active_threads
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -130,3 +130,25 @@ def test_an_old_conversation_is_not_read_at_all(tmp_path: Path) -> None:
         store.apply_sync("a", "INBOX", FolderCursor(1, 2, 1, None), mails[2:], (), False)
         threads, read = active_threads(store, "a", [ME.address], SINCE, LOOKBACK, {}, TrackingRules())
     assert [t.key for t in threads] == ["<new@x>"] and [m.message_id for m in read] == ["<new@x>"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32))
+def test_learning_verdicts_rebuilds_only_their_conversations_and_gets_the_same(tmp_path_factory, seed: int) -> None:
+    """After bodies are read, a pass builds again only the conversations holding them (``rebuild``)."""
+    store, verdicts = stored(tmp_path_factory.mktemp("state"), seed)
+    rng = random.Random(seed)
+    with store:
+        mails = store.mails("a", SINCE)
+    before = build_threads(mails, [ME.address], verdicts, TrackingRules(), active_since=LOOKBACK)
+    learned = {}
+    for mail in rng.sample(mails, min(len(mails), rng.randint(1, 6))):
+        if mail.sender == ME:
+            learned[mail.message_id] = Verdict(rng.choice(["open", "closing"]), "read", excerpt="Thanks")
+        else:
+            learned[mail.message_id] = Verdict(rng.choice(["human", "auto", "bounce", "stop"]), "read",
+                                               return_date=(NOW + timedelta(days=3)).date(),
+                                               promise_day=(NOW + timedelta(days=9)).date())
+    after = {**verdicts, **learned}
+    assert rebuild(before, learned.keys(), [ME.address], after, TrackingRules(), LOOKBACK) == \
+        build_threads(mails, [ME.address], after, TrackingRules(), active_since=LOOKBACK)

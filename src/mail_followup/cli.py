@@ -218,7 +218,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     result = scan(config, now, account=args.account, dry_run=args.dry_run,
                   progress=_progress_bar if sys.stderr.isatty() else None)
     if args.json:
-        sys.stdout.write(result.json_text() + "\n")
+        result.write_json(sys.stdout)
+        sys.stdout.write("\n")
     else:
         threads = [t for a in result.accounts for t in a.reports()]
         sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
@@ -240,7 +241,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         state_dir, names = config.state_dir, {a.name for a in config.accounts}
     else:
         state_dir, names = note.state_dir, set(note.accounts)
-    from mail_followup.report import TABLE_FIELDS, json_document, table
+    from mail_followup.report import TABLE_FIELDS, table, write_json_document
     from mail_followup.store import Store
 
     with Store(state_dir) as store:
@@ -257,8 +258,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         accounts = {a: {"last_pass": p[0], "ok": p[1], "error": p[2]} for a, p in passes.items() if a in names}
         for name, (why, since) in paused.items():
             accounts.setdefault(name, {}).update({"paused": True, "paused_since": since, "paused_because": why})
-        sys.stdout.write(json_document({"now": now.isoformat(timespec="seconds"), "threads": [],
-                                        "accounts": accounts}, texts) + "\n")
+        write_json_document(sys.stdout, {"now": now.isoformat(timespec="seconds"), "threads": [],
+                                         "accounts": accounts}, texts)
+        sys.stdout.write("\n")
         return EXIT_OK
     sys.stdout.write(table(threads, now, verbose=args.verbose > 0))
     for name in sorted(names):

@@ -14,6 +14,7 @@ import functools
 import gc
 import hashlib
 import imaplib
+import io
 import json
 import logging
 import socket
@@ -25,7 +26,7 @@ from email.policy import SMTP
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from imapclient.exceptions import IMAPClientError
 
@@ -36,14 +37,14 @@ from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
 from mail_followup.templates import Templates, load_templates
-from mail_followup.report import json_document
+from mail_followup.report import write_json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
-from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific
+from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific, rebuild
 from mail_followup.timing import Calendar, Region, recipient_regions
 from mail_followup.window import active_threads
 
@@ -73,8 +74,13 @@ class AccountResult:
         """The thread reports, decoded; those of a pass with nothing new come from the state as stored."""
         return self.threads or [json.loads(text) for text in self.stored]
 
-    def report_texts(self) -> list[str]:
-        return self.stored or [json.dumps(t, ensure_ascii=False) for t in self.threads]
+    def report_texts(self) -> Iterator[str]:
+        """The reports as JSON texts: as stored, else encoded one at a time (never all at once)."""
+        if self.stored:
+            yield from self.stored
+        else:
+            for t in self.threads:
+                yield json.dumps(t, ensure_ascii=False)
 
 
 @dataclass
@@ -94,11 +100,16 @@ class ScanResult:
         }
 
     def json_text(self) -> str:
+        out = io.StringIO()
+        self.write_json(out)
+        return out.getvalue()
+
+    def write_json(self, out: TextIO) -> None:
         """``as_json()`` as text, one thread per line; the reports of an unchanged account go out as they were
         stored, so a quiet pass over a large mailbox neither decodes nor encodes them again."""
-        return json_document({"now": self.now.isoformat(timespec="seconds"), "threads": [],
-                              "errors": [e for a in self.accounts for e in a.errors]},
-                             [text for a in self.accounts for text in a.report_texts()])
+        write_json_document(out, {"now": self.now.isoformat(timespec="seconds"), "threads": [],
+                                  "errors": [e for a in self.accounts for e in a.errors]},
+                            (text for a in self.accounts for text in a.report_texts()))
 
 
 PARALLEL_ACCOUNTS = 8  # passes at once; each holds one IMAP connection and, briefly, the state's write lock
@@ -422,8 +433,9 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         verdicts |= learned
         if any(v.refers_to or v.failed for v in learned.values()):  # a bounce may join conversations: read again
             threads, mails = active_threads(store, account.name, account.addresses, since, lookback, verdicts, rules)
-        else:
-            threads = build_threads(mails, account.addresses, verdicts, rules, active_since=lookback)
+        else:  # only the conversations holding what was read can have changed
+            threads = rebuild(threads, learned.keys(), account.addresses, verdicts, rules, active_since=lookback)
+    del mails, needed  # from here the threads hold the messages they need, and no others
     stoplist = store.stoplist(account.name)
     ledger = store.all_drafts(account.name)
     calendars = Calendars(settings, account.addresses)
@@ -434,7 +446,20 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         return decide(thread, settings, calendars.for_thread(thread), now, drafted=drafted, stoplist=stoplist,
                       snoozed=snoozed, own=account.addresses, dismissed=dismissed)
 
-    decided = {t.key: (t, decision_for(t)) for t in threads if in_lookback(t, settings, now)}
+    # A settled thread (nothing to write, no draft of it to follow) is reported at once and let go with its
+    # messages: a first pass over a large mailbox never holds every thread, decision and report together.
+    following = {key for key, records in ledger.items() if any(r.state in OUTSTANDING for r in records.values())}
+    decided: dict[str, tuple[Thread, Decision]] = {}
+    settled: list[dict[str, Any]] = []
+    threads.reverse()
+    while threads:
+        thread = threads.pop()
+        if in_lookback(thread, settings, now):
+            decision = decision_for(thread)
+            if decision.state == "due" or thread.key in following:
+                decided[thread.key] = (thread, decision)
+            else:
+                settled.append(report(account, thread, decision, None))
     if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
         notes = _follow_drafts(account, mailbox, store, folders, decided, ledger, now)
         if notes:  # what happened to the drafts changes those threads' decisions
@@ -448,7 +473,6 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     # (a few MB less at a first pass's peak than an index of every answer in the mailbox).
     contacts = {a.address for d in queue for a in decided[d.thread_key][0].original.everyone_written_to}
     replies = answers_by_sender(store.replies_from(account.name, since, contacts), contacts)
-    del mails
 
     def read_for(batch: list[Decision]) -> list[Decision]:
         """The batch's decisions once the bodies they depend on are read: stage 1 for all, stage 2 for
@@ -498,7 +522,9 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         decided[decision.thread_key] = (decided[decision.thread_key][0], left_for_next_pass(decision, limit))
     ledger = store.all_drafts(account.name)
     for thread, decision in decided.values():
-        result.threads.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
+        settled.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
+    settled.sort(key=report_order)
+    result.threads = settled  # only now: a pass cut short keeps the last pass's reports (scan_account)
     result.threads.sort(key=report_order)
     if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
         store.save_drafts_folder_status(account.name, mailbox.folder_status(folders.drafts))

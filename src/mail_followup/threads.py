@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -202,6 +202,27 @@ def build_threads(
             threads.append(thread)
     threads.sort(key=lambda t: (t.first.date, t.key))
     return threads
+
+
+def rebuild(threads: list[Thread], changed: Collection[str], own: Iterable[str], verdicts: Mapping[str, Verdict],
+            rules: TrackingRules = TrackingRules(), active_since: datetime | None = None) -> list[Thread]:
+    """``threads`` again after the verdicts of the messages ``changed`` were learned, building anew only the
+    conversations that hold one of them.
+
+    A verdict that names no returned message and no failed address adds no
+    link; it can only take one away (an answer that turns out to be a
+    bounce), which splits a conversation within itself. So the others stay
+    as they were, and a pass after a few new answers does not build 100,000
+    conversations again (tests/test_window.py compares it with a full build).
+    """
+    affected = [t for t in threads if any(m.message_id in changed for m in t.messages)]
+    if not affected:
+        return threads
+    keys = {t.key for t in affected}
+    rebuilt = build_threads([m for t in affected for m in t.messages], own, verdicts, rules, active_since)
+    kept = [t for t in threads if t.key not in keys] + rebuilt
+    kept.sort(key=lambda t: (t.first.date, t.key))
+    return kept
 
 
 def _thread(members: tuple[Mail, ...], own: set[str], verdicts: Mapping[str, Verdict], rules: TrackingRules) -> Thread | None:
