@@ -460,7 +460,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decided[thread.key] = (thread, decision)
             else:
                 settled.append(report(account, thread, decision, None))
-    if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
+    if not dry_run and following:
         notes = _follow_drafts(account, mailbox, store, folders, decided, ledger, now)
         if notes:  # what happened to the drafts changes those threads' decisions
             ledger = store.all_drafts(account.name)
@@ -525,7 +525,6 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         settled.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
     settled.sort(key=report_order)
     result.threads = settled  # only now: a pass cut short keeps the last pass's reports (scan_account)
-    result.threads.sort(key=report_order)
     if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
         store.save_drafts_folder_status(account.name, mailbox.folder_status(folders.drafts))
 

@@ -268,11 +268,15 @@ class Store:
         The live copy of a message comes first, so it wins where both exist; then by date, and between
         messages of the same moment in the order they were indexed (a folder read first, first).
         """
+        return self._mails_where("account=? AND date >= ?", (account, _iso(since)))
+
+    def _mails_where(self, condition: str, params: tuple[object, ...]) -> list[Mail]:
+        """The indexed messages that meet ``condition``, live ones first, then by date and the order indexed."""
         reader = _MailReader()
         found: list[Mail] = []
         for table, gone in (("messages", False), ("gone", True)):
-            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ?"
-                                   " ORDER BY date, rowid", (account, _iso(since)))
+            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE {condition} ORDER BY date, rowid",
+                                   params)
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
@@ -307,27 +311,16 @@ class Store:
 
     def mails_between(self, account: str, start: datetime, end: datetime) -> list[Mail]:
         """The indexed messages dated from ``start`` to ``end``, live copies first."""
-        reader = _MailReader()
-        found: list[Mail] = []
-        for table, gone in (("messages", False), ("gone", True)):
-            rows = self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ? AND date <= ?",
-                                   (account, _iso(start), _iso(end)))
-            found.extend(reader.mail(r, gone) for r in rows)
-        return found
+        return self._mails_where("account=? AND date >= ? AND date <= ?", (account, _iso(start), _iso(end)))
 
     def replies_from(self, account: str, since: datetime, senders: Collection[str]) -> list[Mail]:
         """The messages dated ``since`` or later from ``senders`` that reply to something, live copies first."""
         if not senders:
             return []
-        reader = _MailReader()
-        found: list[Mail] = []
-        for table, gone in (("messages", False), ("gone", True)):
-            rows = self.db.execute(
-                f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
-                " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
-                (account, _iso(since), json.dumps(sorted(senders))))
-            found.extend(reader.mail(r, gone) for r in rows)
-        return found
+        return self._mails_where(
+            "account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
+            " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
+            (account, _iso(since), json.dumps(sorted(senders))))
 
     # --- what bodies said, and who asked to stop ------------------------------------
 
