@@ -333,18 +333,25 @@ def _link_bounces(mails: Iterable[Mail], own: set[str], links: "_Links", verdict
     for mail in all_mail:
         if kind_of(mail, verdicts) != "bounce":
             continue
-        verdict = verdicts.get(mail.message_id)
-        refers = verdict.refers_to if verdict else ()
+        refers, candidates = _bounce_targets(mail, all_mail, own, verdicts)
         for ref in refers:
             links.union(mail.message_id, ref)
-        failed = set(verdict.failed if verdict else mail.failed_recipients)
-        if refers or not failed:
-            continue
-        candidates = [m for m in all_mail if _is_own(m, own) and m.date <= mail.date
-                      and mail.date - m.date <= BOUNCE_WINDOW
-                      and failed & {a.address for a in m.everyone_written_to}]
         if candidates:
             links.union(mail.message_id, max(candidates, key=lambda m: (m.date, m.message_id)).message_id)
+
+
+def _bounce_targets(bounce: Mail, mails: Iterable[Mail], own: set[str], verdicts: Mapping[str, Verdict]
+                    ) -> tuple[tuple[str, ...], list[Mail]]:
+    """(the Message-IDs the bounce's report names, else the user's messages of the week before it that were
+    written to an address it says failed)."""
+    verdict = verdicts.get(bounce.message_id)
+    refers = verdict.refers_to if verdict else ()
+    failed = set(verdict.failed if verdict else bounce.failed_recipients)
+    if refers or not failed:
+        return refers, []
+    return refers, [m for m in mails if _is_own(m, own) and m.date <= bounce.date
+                    and bounce.date - m.date <= BOUNCE_WINDOW
+                    and failed & {a.address for a in m.everyone_written_to}]
 
 
 def _rank(mail: Mail, own: set[str]) -> tuple[bool, bool]:
@@ -418,19 +425,13 @@ class Grouping:
     def union(self, a: str, b: str) -> None:
         self._union(hash(a), hash(b))
 
-    def link_bounce(self, bounce: Mail, own: Iterable[Mail], verdicts: Mapping[str, Verdict]) -> None:
-        """``_link_bounces`` for a message that may be a bounce, linked to every message it may return."""
-        verdict = verdicts.get(bounce.message_id)
-        refers = verdict.refers_to if verdict else ()
-        for ref in refers:
-            self.union(bounce.message_id, ref)
-        failed = set(verdict.failed if verdict else bounce.failed_recipients)
-        if refers or not failed:
-            return
-        for sent in own:
-            if sent.date <= bounce.date and bounce.date - sent.date <= BOUNCE_WINDOW and \
-                    failed & {a.address for a in sent.everyone_written_to}:
-                self.union(bounce.message_id, sent.message_id)
+    def link_bounce(self, bounce: Mail, around: Iterable[Mail], own: set[str], verdicts: Mapping[str, Verdict]
+                    ) -> None:
+        """``_link_bounces`` for a message that may be a bounce, linked to every message of ``around`` it may
+        return, not only the latest."""
+        refers, candidates = _bounce_targets(bounce, around, own, verdicts)
+        for target in [*refers, *(m.message_id for m in candidates)]:
+            self.union(bounce.message_id, target)
 
     def active_roots(self) -> set[int]:
         """The groups holding a recent message, as their roots; the list of recent messages is let go."""

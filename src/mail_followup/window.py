@@ -58,8 +58,7 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
     del sent_rows, sent_subjects, answers, answer_subjects
     for bounce in store.mails_at(maybe_bounces):
         around = store.mails_between(account, bounce.date - BOUNCE_WINDOW, bounce.date)
-        grouping.link_bounce(bounce, [m for m in around if m.sender is not None and m.sender.address in own_set],
-                             verdicts)
+        grouping.link_bounce(bounce, around, own_set, verdicts)
     roots = grouping.active_roots()
     wanted = [row for row, key in zip(rows, keys) if grouping.in_groups(key, roots)]
     del rows, keys, grouping, roots
