@@ -76,7 +76,9 @@ def test_the_service_runs_a_pass_and_stops_on_sigterm(configured, tmp_path: Path
             time.sleep(0.3)
             status = run_cli("status", "--config", str(config), "--json", env=env)
             threads = json.loads(status.stdout)["threads"] if status.returncode == 0 else []
-        assert len(threads) == 4, "the service did not finish a pass within 60 s"
+        if len(threads) != 4:
+            proc.kill()
+            pytest.fail(f"the service did not finish a pass within 60 s; it said:\n{proc.communicate(timeout=30)[1]}")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mail_followup.headers import Addr, Mail
-from mail_followup.store import FolderCursor, Store
+from mail_followup.store import MIGRATIONS, FolderCursor, Store
 
 AWKWARD = [
     Addr('O\'Brien, "Pat" \\ Ø', "pat@example.ie"),
@@ -72,3 +74,30 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
         # Reports saved from now on carry the columns themselves.
         store.save_reports("a", reports[:1], True, None)
         assert store.open_moments("a") == [("waiting", "2026-12-10T08:30:00+01:00")]
+
+
+def _open_when_all_are_ready(state_dir: str, ready: Any) -> None:
+    ready.wait()
+    with Store(Path(state_dir)) as store:  # an error here ends the process with exit code 1
+        store.passes()
+
+
+def test_processes_opening_a_new_state_together_all_succeed(tmp_path: Path) -> None:
+    """The service and a `status` run at its start both create the state: a lost race once killed the service.
+
+    Both the switch to WAL (which SQLite refuses at once, without waiting, while another process has the
+    file open) and the migrations (read as done, then applied twice) failed here about once in three rounds.
+    """
+    context = multiprocessing.get_context("fork")
+    for round_ in range(12):
+        ready = context.Barrier(4)
+        workers = [context.Process(target=_open_when_all_are_ready, args=(str(tmp_path / str(round_)), ready))
+                   for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [w.exitcode for w in workers] == [0] * 4, f"round {round_}: see the traceback above"
+    with Store(tmp_path / "0") as store:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._migrated() == len(MIGRATIONS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`
     from mail_followup.classify import Verdict
 
 DB_NAME = "state.sqlite3"
+LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -159,10 +161,28 @@ class Store:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         os.chmod(self.path, 0o600)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT)
+        self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
+
+    def _use_wal(self) -> None:
+        """WAL, so that ``status`` reads while a pass writes.
+
+        The switch, made once in a state's life, needs the file to itself, and SQLite answers "locked"
+        at once rather than waiting when another process has it open (the service and a ``status``
+        opening a new state together), so it is tried again for as long as a write would wait.
+        """
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()
@@ -188,14 +208,20 @@ class Store:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
-        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
-            if version in done:
-                continue
-            with self.transaction() as db:
+        if self._migrated() == len(MIGRATIONS):
+            return
+        # Two processes may open a new state at once (the service and a `status`): what is done is read
+        # again under the write lock, or both would apply the same migration and one would fail.
+        with self.transaction() as db:
+            for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+                if version <= self._migrated():
+                    continue
                 for statement in filter(str.strip, sql.split(";")):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
+
+    def _migrated(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
 
     # --- folders and the header index -------------------------------------------------
 
