@@ -355,6 +355,12 @@ def scale(server: DovecotServer, tmp: Path, messages: int) -> None:
           f"start-up included; peak RSS {rss_changed:.0f} MB")
     size = sum(p.stat().st_size for p in (tmp / "scale-state").glob("state.sqlite3*"))
     print(f"scale: state database {size / 1e6:.0f} MB, {size / messages:.0f} bytes per message")
+    asked, rss_asked, done = peak_rss_mb([*command(), "explain", "<sent0@example.org>", "--config", str(config),
+                                          "--now", NOW], env)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    print(f"scale: `explain` of one thread (offline, what `stop` and `snooze` also do first): {asked:.2f} s, "
+          f"start-up included; peak RSS {rss_asked:.0f} MB")
 
 
 def arrive(server: DovecotServer, user: str, count: int) -> None:

@@ -166,6 +166,39 @@ def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_
     assert not scan(load_config(config), moment("2026-12-16T09:30:00+01:00")).accounts[0].unchanged
 
 
+def test_after_new_mail_only_the_conversations_it_touched_are_decided_again(configured, caplog) -> None:
+    """On a large mailbox a pass after new mail decided every thread of lookback_days again (74 s at a million
+    messages); now it decides the conversations the new mail touched, and the other reports stand. Both
+    ways must give the same reports."""
+    import logging
+
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from mail_followup.store import Store
+    from scenario import at as moment
+
+    account, config = configured
+    monday = scan(load_config(config), moment(MONDAY)).as_json()["threads"]
+    account.append("INBOX", raw_mail("sam@example.net", ME, "Re: Quick question", at("2026-12-14T10:00:00+01:00"),
+                                     "<answer@example.net>", in_reply_to="<question@example.org>"))
+    later = moment(MONDAY.replace("09:30", "10:30"))
+    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+        touched = scan(load_config(config), later)
+    assert "test: 1 of 4 threads to decide again" in caplog.text
+    assert not touched.accounts[0].unchanged and touched.accounts[0].counts == {"replied": 3, "waiting": 1}
+    reports = touched.as_json()["threads"]
+    assert by_subject({"threads": reports})["Quick question"]["state"] == "replied"
+    assert [r for r in reports if r["subject"] != "Quick question"] == \
+        [r for r in monday if r["subject"] != "Quick question"]
+    with Store(load_config(config).state_dir) as store:
+        store.forget_decisions("test")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+        everything = scan(load_config(config), later)
+    assert "threads to decide again" not in caplog.text
+    assert everything.as_json()["threads"] == reports
+
+
 def test_explain_shows_the_rules_from_the_local_state_alone(configured, capsys) -> None:
     account, config = configured
     scan_json(config, WEDNESDAY, capsys)

@@ -49,8 +49,7 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
 
     from mail_followup.store import DB_NAME, MIGRATIONS
 
-    before = len(MIGRATIONS) - 1
-    assert MIGRATIONS[before][0].startswith("each report's state")
+    before = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("each report's state"))
     db = sqlite3.connect(tmp_path / DB_NAME)
     db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                "applied_at TEXT NOT NULL)")
@@ -68,12 +67,12 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
     db.commit()
     db.close()
     with Store(tmp_path) as store:
-        assert sorted(store.open_moments("a")) == [("due", None), ("waiting", "2026-12-10T08:30:00+01:00")]
+        assert sorted(m[1:] for m in store.open_moments("a")) == [("due", None), ("waiting", "2026-12-10T08:30:00+01:00")]
         assert store.report_counts("a") == {"waiting": 1, "replied": 1, "due": 1}
         assert [json.loads(t)["message_id"] for t in store.report_texts("a")] == ["<t1@x>", "<t2@x>", "<t0@x>"]
         # Reports saved from now on carry the columns themselves.
         store.save_reports("a", reports[:1], True, None)
-        assert store.open_moments("a") == [("waiting", "2026-12-10T08:30:00+01:00")]
+        assert [m[1:] for m in store.open_moments("a")] == [("waiting", "2026-12-10T08:30:00+01:00")]
 
 
 def _open_when_all_are_ready(state_dir: str, ready: Any) -> None:

@@ -46,7 +46,7 @@ from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
 from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific, rebuild
 from mail_followup.timing import Calendar, Region, recipient_regions
-from mail_followup.window import active_threads
+from mail_followup.window import Changes, active_threads, conversation_threads
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,13 @@ class AccountResult:
     failure: str | None = None  # what kind of failure ended the pass: network, auth, server, local, account...
     stored: list[str] = field(default_factory=list)  # unchanged: the standing reports, as stored JSON, if asked for
     counts: dict[str, int] = field(default_factory=dict)  # threads by state
+    generation: int | None = None  # the index generation the reports were decided from
+    decided_for: datetime | None = None  # unchanged: the moment the standing reports were decided for
+    # A pass that decided only what changed: the keys of the standing reports its own take the place of
+    # (the rest stand), and the generation those were decided from.
+    replaced: set[str] | None = None
+    based_on: int | None = None
+    decide_all_next: bool = False  # something this pass learned changes threads it did not decide again
 
     @property
     def ok(self) -> bool:
@@ -181,18 +188,25 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         result.errors.append(message)
         result.failure = "local"
         log.error("%s", message)
+    from_state = result.unchanged  # the reports to hand on are those in the state
     if not dry_run:
         error = "; ".join(result.errors) or None
         keep = result.unchanged or not result.threads and not result.ok  # the last reports still stand
         try:
-            store.save_reports(account.name, None if keep else result.threads, result.ok, error, now,
-                               fingerprint(account))
+            store.save_reports(account.name, None if keep else result.threads, result.ok, error,
+                               result.decided_for or now,
+                               None if result.decide_all_next else fingerprint(account), result.generation,
+                               None if keep else result.replaced, result.based_on)
         except sqlite3.Error as exc:
             if result.failure != "local":
                 result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
                 result.failure = "local"
             log.error("account %s: the decisions of this pass could not be recorded: %s", account.name, exc)
-    if result.unchanged:
+        else:
+            if result.replaced is not None and not keep:  # the new reports merged with those that stand
+                result.threads = []
+                from_state = True
+    if from_state:
         result.counts = store.report_counts(account.name)
         if reports:
             result.stored = store.report_texts(account.name)
@@ -240,13 +254,36 @@ def _unchanged(account: Account, store: Store, now: datetime) -> bool:
     decided_at, last_fingerprint = store.last_decision(account.name)
     if decided_at is None or last_fingerprint != fingerprint(account) or decided_at > now:
         return False
-    for state, moment in store.open_moments(account.name):
-        if state == "due" or (state in ("waiting", "snoozed") and not moment):
-            return False
-        # A capped thread has a moment only while its unread message might make it another scenario.
-        if moment and datetime.fromisoformat(str(moment)) <= now:
-            return False
-    return True
+    return not any(_moment_came(state, moment, now) for _, state, moment in store.open_moments(account.name))
+
+
+def _moment_came(state: str, moment: str | None, now: datetime) -> bool:
+    """Whether a standing report's decision may be another at ``now``."""
+    if state == "due" or (state in ("waiting", "snoozed") and not moment):
+        return True
+    # A capped thread has a moment only while its unread message might make it another scenario.
+    return bool(moment) and datetime.fromisoformat(str(moment)) <= now
+
+
+def _changes(account: Account, store: Store, now: datetime, following: Collection[str]
+             ) -> tuple[Changes | None, set[str]]:
+    """What the standing reports were decided from, and which of them left the lookback since; (None, ())
+    when every thread must be decided again (the settings changed, a stop or snooze, a failed pass...).
+
+    After new mail, only the conversations it touched, and those whose moment came or whose draft is to be
+    followed, are decided again; on a large mailbox that is a few dozen threads, not a hundred thousand.
+    """
+    decided_at, last_fingerprint = store.last_decision(account.name)
+    generation = store.decided_generation(account.name)
+    if decided_at is None or generation is None or last_fingerprint != fingerprint(account) or decided_at > now:
+        return None, set()
+    settings = account.settings
+    marks = [key for key, state, moment in store.open_moments(account.name) if _moment_came(state, moment, now)]
+    standing = store.report_keys(account.name)
+    lookback = timedelta(days=settings.lookback_days)
+    expired = {key for key, last_sent in standing if not last_sent or now - datetime.fromisoformat(last_sent) > lookback}
+    return Changes(generation, decided_at - timedelta(days=settings.history_days), [*marks, *following],
+                   [key for key, _ in standing]), expired
 
 
 def tracking_rules(settings: Settings) -> TrackingRules:
@@ -264,8 +301,9 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
     with Store(config.state_dir) as store:
         for account in config.accounts:
             settings = account.settings
-            mails = store.mails(account.name, now - timedelta(days=settings.history_days))
-            threads = build_threads(mails, account.addresses, store.verdicts(account.name), tracking_rules(settings))
+            threads = conversation_threads(store, account.name, account.addresses,
+                                           now - timedelta(days=settings.history_days), wanted,
+                                           store.verdicts(account.name), tracking_rules(settings))
             for thread in threads:
                 if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
                     drafted, dismissed = ledger_facts(store.all_drafts(account.name).get(thread.key, {}))
@@ -326,8 +364,14 @@ def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: Acc
     week = due_week(account.settings, now)
     if week is None or store.digest_written(account.name, week):
         return
-    # A pass with nothing new has its reports in the state only: read them now that they are needed.
-    reports = sorted(store.reports(account.name), key=report_order) if result.unchanged else result.threads
+    # A pass with nothing new has its reports in the state only, one that decided only what changed some
+    # of them: read them now that they are needed.
+    reports = result.threads
+    if result.unchanged or result.replaced is not None:
+        new = {str(r["message_id"]) for r in result.threads}
+        reports = sorted([r for r in store.reports(account.name) if r["message_id"] not in new
+                          and (result.unchanged or r["message_id"] not in (result.replaced or ()))] + reports,
+                         key=report_order)
     msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, reports,
                          account.settings, now, week)
     if not mailbox.has_header("INBOX", HEADER_DIGEST, marker(account.name, week)):
@@ -416,28 +460,47 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     if not changed and not dry_run and _unchanged(account, store, now):
         log.info("%s: nothing new, and no thread reached its next moment", account.name)
         result.unchanged = True  # scan_account hands on the standing reports
+        # ... as decided then, from what the index held then: what left its window since is seen next time.
+        result.decided_for, _ = store.last_decision(account.name)
+        result.generation = store.decided_generation(account.name)
         return
+    result.generation = store.generation(account.name)  # every row decided from is stamped with it or before
 
     rules = tracking_rules(settings)
     verdicts = store.verdicts(account.name)
     lookback = now - timedelta(days=settings.lookback_days)
-    # Only the conversations active within lookback_days, and only their messages, are read back.
-    threads, mails = active_threads(store, account.name, account.addresses, since, lookback, verdicts, rules)
+    ledger = store.all_drafts(account.name)
+    following = {key for key, records in ledger.items() if any(r.state in OUTSTANDING for r in records.values())}
+    # Only the conversations active within lookback_days, and only their messages, are read back; after new
+    # mail, only those of them it touched (a dry run, which records nothing, decides them all).
+    changes, expired = (None, set()) if dry_run else _changes(account, store, now, following)
+    threads, mails, replaced = active_threads(store, account.name, account.addresses, since, lookback, verdicts,
+                                              rules, changes)
     # Answers are read for a stop request once they arrive after a pass; on the first pass only the
     # threads about to be written read theirs (below), so a first pass stays cheap on a large mailbox.
     decided_at, _ = store.last_decision(account.name)
     answers_since = max(decided_at - RECENT_ANSWERS, lookback) if decided_at else None
     needed = account_needs(threads, mails, verdicts, answers_since, lookback)
+    stops_at_start = len(store.stoplist(account.name))
     if needed:
         learned = _read_bodies(account, mailbox, store, needed)
         verdicts |= learned
-        if any(v.refers_to or v.failed for v in learned.values()):  # a bounce may join conversations: read again
-            threads, mails = active_threads(store, account.name, account.addresses, since, lookback, verdicts, rules)
+        if changes is not None and len(store.stoplist(account.name)) > stops_at_start:
+            # Someone asked to stop: their threads in other conversations change too, so this once all are
+            # decided again.
+            changes, expired = None, set()
+            threads, mails, replaced = active_threads(store, account.name, account.addresses, since, lookback,
+                                                      verdicts, rules)
+        elif any(v.refers_to or v.failed for v in learned.values()):  # a bounce may join conversations: read again
+            threads, mails, replaced = active_threads(store, account.name, account.addresses, since, lookback,
+                                                      verdicts, rules, changes)
         else:  # only the conversations holding what was read can have changed
             threads = rebuild(threads, learned.keys(), account.addresses, verdicts, rules, active_since=lookback)
     del mails, needed  # from here the threads hold the messages they need, and no others
+    if changes is not None:
+        log.info("%s: %d of %d threads to decide again", account.name, len(threads), len(changes.standing))
     stoplist = store.stoplist(account.name)
-    ledger = store.all_drafts(account.name)
+    stops = len(stoplist)
     calendars = Calendars(settings, account.addresses)
     snoozed = store.snoozed(account.name)
 
@@ -448,7 +511,6 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
 
     # A settled thread (nothing to write, no draft of it to follow) is reported at once and let go with its
     # messages: a first pass over a large mailbox never holds every thread, decision and report together.
-    following = {key for key, records in ledger.items() if any(r.state in OUTSTANDING for r in records.values())}
     decided: dict[str, tuple[Thread, Decision]] = {}
     settled: list[dict[str, Any]] = []
     threads.reverse()
@@ -525,6 +587,11 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         settled.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
     settled.sort(key=report_order)
     result.threads = settled  # only now: a pass cut short keeps the last pass's reports (scan_account)
+    if changes is not None:
+        result.replaced, result.based_on = replaced | expired, changes.generation
+    # A stop request read while writing came after the settled threads were decided: the next pass decides
+    # them all again, with it.
+    result.decide_all_next = len(store.stoplist(account.name)) > stops
     if not dry_run and any(r.state in OUTSTANDING for records in ledger.values() for r in records.values()):
         store.save_drafts_folder_status(account.name, mailbox.folder_status(folders.drafts))
 

@@ -130,6 +130,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX threads_by_state ON threads (account, state, not_before);
         """,
     ),
+    (
+        "which write changed each message, so that a pass after new mail decides only what it touched",
+        # Every write of the index takes the account's next generation and stamps the rows it writes;
+        # a pass records the generation it decided from, and the next one decides again only the
+        # conversations holding a row stamped later. Rows from before this migration count as old.
+        """
+        ALTER TABLE messages ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE gone ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE generations (account TEXT PRIMARY KEY, latest INTEGER NOT NULL);
+        ALTER TABLE passes ADD COLUMN generation INTEGER;
+        """,
+    ),
 )
 
 
@@ -248,17 +260,18 @@ class Store:
     ) -> None:
         """Record one folder's sync in one transaction: the index and its cursor never disagree."""
         with self.transaction() as db:
+            generation = self._next_generation(db, account)
             if reset:
-                self._drop_folder(db, account, folder)
+                self._drop_folder(db, account, folder, generation)
             for uid in vanished:
-                db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=? AND uid=?",
-                           (account, folder, uid))
+                db.execute(f"INSERT OR REPLACE INTO gone SELECT {_STORED_COLUMNS}, ? FROM messages "
+                           "WHERE account=? AND folder=? AND uid=?", (generation, account, folder, uid))
                 db.execute("DELETE FROM messages WHERE account=? AND folder=? AND uid=?", (account, folder, uid))
             db.executemany(
-                "UPDATE messages SET flags=? WHERE account=? AND folder=? AND uid=?",
-                ((" ".join(sorted(f)), account, folder, uid) for uid, f in (flags or {}).items()),
+                "UPDATE messages SET flags=?, changed=? WHERE account=? AND folder=? AND uid=?",
+                ((" ".join(sorted(f)), generation, account, folder, uid) for uid, f in (flags or {}).items()),
             )
-            self._insert(db, account, new)
+            self._insert(db, account, new, generation)
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
                 (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, _now(), cursor.highestmodseq),
@@ -273,20 +286,35 @@ class Store:
         from the start (rows are replaced by UID, so nothing doubles).
         """
         with self.transaction() as db:
+            generation = self._next_generation(db, account)
             if reset:
-                self._drop_folder(db, account, folder)
-            self._insert(db, account, mails)
+                self._drop_folder(db, account, folder, generation)
+            self._insert(db, account, mails, generation)
 
     @staticmethod
-    def _drop_folder(db: sqlite3.Connection, account: str, folder: str) -> None:
-        db.execute("INSERT OR REPLACE INTO gone SELECT * FROM messages WHERE account=? AND folder=?", (account, folder))
+    def _next_generation(db: sqlite3.Connection, account: str) -> int:
+        """The stamp of a write of the index, taken inside its transaction: a pass that read the latest
+        generation has seen every row stamped with it or before, whoever wrote them."""
+        db.execute("INSERT INTO generations VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET latest = latest + 1",
+                   (account,))
+        return int(db.execute("SELECT latest FROM generations WHERE account=?", (account,)).fetchone()[0])
+
+    def generation(self, account: str) -> int:
+        """The latest generation of the account's index (0 before its first write)."""
+        row = self.db.execute("SELECT latest FROM generations WHERE account=?", (account,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _drop_folder(db: sqlite3.Connection, account: str, folder: str, generation: int) -> None:
+        db.execute(f"INSERT OR REPLACE INTO gone SELECT {_STORED_COLUMNS}, ? FROM messages WHERE account=? AND folder=?",
+                   (generation, account, folder))
         db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, account: str, mails: Iterable[Mail]) -> None:
+    def _insert(db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
         encoder = _RowEncoder()
-        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (encoder.row(account, m) for m in mails))
+        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (encoder.row(account, m, generation) for m in mails))
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
@@ -306,17 +334,21 @@ class Store:
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
-    def link_facts(self, account: str, since: datetime, recent: datetime) -> Iterator[tuple[Any, ...]]:
+    def link_facts(self, account: str, since: datetime, recent: datetime, inside: datetime | None = None,
+                   changed_after: int | None = None) -> Iterator[tuple[Any, ...]]:
         """What grouping a large mailbox needs of each message dated ``since`` or later, and no more:
         (row, Message-ID, In-Reply-To and References, thread hint, sender address, subject, whether it is
-        dated ``recent`` or later, how many failed recipients it names). ``row`` finds it again
+        dated ``recent`` or later, how many failed recipients it names, whether it is dated ``inside`` or
+        later, whether a write after generation ``changed_after`` made it). ``row`` finds it again
         (``mails_at``). The order is that of ``mails``: where copies are equal, the first counts."""
         for gone, table in enumerate(("messages", "gone")):
             yield from self.db.execute(
                 f"SELECT rowid * 2 + {gone}, message_id, in_reply_to || ' ' || refs,"
                 " json_extract(extra, '$.thread_hint'), json_extract(sender, '$[1]'), subject, date >= ?,"
-                f" json_array_length(extra, '$.failed') FROM {table} WHERE account=? AND date >= ? ORDER BY date, rowid",
-                (_iso(recent), account, _iso(since)))
+                " json_array_length(extra, '$.failed'), date >= ?, changed > ?"
+                f" FROM {table} WHERE account=? AND date >= ? ORDER BY date, rowid",
+                (_iso(recent), _iso(inside or since), 2**62 if changed_after is None else changed_after, account,
+                 _iso(since)))
 
     def mails_at(self, rows: Iterable[int]) -> list[Mail]:
         """The messages at ``rows`` of ``link_facts``, in that order."""
@@ -442,24 +474,40 @@ class Store:
     # --- decisions, for status and explain ---------------------------------------------
 
     def save_reports(self, account: str, reports: Iterable[dict[str, object]] | None, ok: bool, error: str | None,
-                     decided_at: datetime | None = None, fingerprint: str | None = None) -> None:
+                     decided_at: datetime | None = None, fingerprint: str | None = None,
+                     generation: int | None = None, replaced: Collection[str] | None = None,
+                     based_on: int | None = None) -> None:
         """Record a pass: its thread reports (None keeps the last ones), whether it went well, and,
-        for a pass that went well, the moment it decided for and a fingerprint of what it decided from."""
+        for a pass that went well, the moment it decided for, a fingerprint of what it decided from, and
+        the generation of the index it read.
+
+        A pass that decided only what changed gives ``replaced``, the keys of the standing reports its
+        reports take the place of (the others stand), and ``based_on``, the generation those were decided
+        from. Should another pass have recorded its decisions meanwhile, the merge is kept but the
+        fingerprint is not, so the next pass decides everything again.
+        """
         with self.transaction() as db:
             if reports is not None:
-                db.execute("DELETE FROM threads WHERE account=?", (account,))
+                if replaced is None:
+                    db.execute("DELETE FROM threads WHERE account=?", (account,))
+                else:
+                    db.executemany("DELETE FROM threads WHERE account=? AND thread=?", ((account, k) for k in replaced))
+                    row = db.execute("SELECT generation FROM passes WHERE account=?", (account,)).fetchone()
+                    if row is None or row[0] != based_on:
+                        fingerprint = None
                 updated = _now()
                 db.executemany(
-                    "INSERT INTO threads (account, thread, report, updated_at, state, not_before, last_sent) "
+                    "INSERT OR REPLACE INTO threads (account, thread, report, updated_at, state, not_before, last_sent) "
                     "VALUES (?,?,?,?,?,?,?)",
                     ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), updated, r["state"],
                       r["not_before"], r["last_sent"]) for r in reports),
                 )
             if ok:
-                db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?)",
-                           (account, _now(), 1, error, decided_at.isoformat() if decided_at else None, fingerprint))
+                db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?,?)",
+                           (account, _now(), 1, error, decided_at.isoformat() if decided_at else None, fingerprint,
+                            generation))
             else:  # what the failed pass synced may not be in the reports: decide everything next time
-                db.execute("INSERT INTO passes VALUES (?,?,0,?,NULL,NULL) ON CONFLICT (account) DO UPDATE SET "
+                db.execute("INSERT INTO passes VALUES (?,?,0,?,NULL,NULL,NULL) ON CONFLICT (account) DO UPDATE SET "
                            "finished_at=excluded.finished_at, ok=0, error=excluded.error, fingerprint=NULL",
                            (account, _now(), error))
 
@@ -469,6 +517,12 @@ class Store:
         if not row:
             return None, None
         return (datetime.fromisoformat(row[0]) if row[0] else None), row[1]
+
+    def decided_generation(self, account: str) -> int | None:
+        """The generation of the index the standing reports were decided from; None: decide everything."""
+        row = self.db.execute("SELECT generation FROM passes WHERE account=? AND fingerprint IS NOT NULL",
+                              (account,)).fetchone()
+        return row[0] if row else None
 
     def forget_decisions(self, account: str) -> None:
         """Make the next pass decide every thread again (after a change the fingerprint cannot see)."""
@@ -495,12 +549,17 @@ class Store:
         rows = self.db.execute("SELECT state, count(*) FROM threads WHERE account=? GROUP BY state", (account,))
         return {str(r[0]): r[1] for r in rows}
 
-    def open_moments(self, account: str) -> list[tuple[str, str | None]]:
-        """(state, not_before) of every report that is due or waits for a moment, from an index: no report
-        is read, and the answered and ignored threads, most of a large mailbox, are not even looked at."""
+    def open_moments(self, account: str) -> list[tuple[str, str, str | None]]:
+        """(key, state, not_before) of every report that is due or waits for a moment, from an index: no
+        report is read, and the answered and ignored threads, most of a large mailbox, are not even looked at."""
         rows = self.db.execute(
-            "SELECT state, not_before FROM threads "
+            "SELECT thread, state, not_before FROM threads "
             "WHERE account=? AND state IN ('due', 'waiting', 'snoozed', 'capped')", (account,))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def report_keys(self, account: str) -> list[tuple[str, str]]:
+        """(key, last_sent) of every standing report, none of them decoded."""
+        rows = self.db.execute("SELECT thread, last_sent FROM threads WHERE account=?", (account,))
         return [(r[0], r[1]) for r in rows]
 
     def report_fields(self, fields: tuple[str, ...]) -> list[dict[str, object]]:
@@ -556,7 +615,7 @@ class _RowEncoder:
                 self._extra[key] = found
         return found
 
-    def row(self, account: str, m: Mail) -> tuple[object, ...]:
+    def row(self, account: str, m: Mail, generation: int) -> tuple[object, ...]:
         person = self._person
         recipients = ('{"to": [' + ", ".join([person(a) for a in m.to]) + '], "cc": ['
                       + ", ".join([person(a) for a in m.cc]) + "]}")
@@ -564,11 +623,14 @@ class _RowEncoder:
             account, m.folder, m.uid, m.message_id, " ".join(m.in_reply_to), " ".join(m.references),
             person(m.sender) if m.sender else None, recipients, m.subject, _iso(m.date),
             " ".join(sorted(m.flags)), int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
-            self._extra_json(m),
+            self._extra_json(m), generation,
         )
 
 
 # One JSON document per row for the people and the extra facts: one json.loads instead of three.
+# Every column of ``messages`` (and ``gone``) but the generation that wrote the row, in table order.
+_STORED_COLUMNS = ("account, folder, uid, message_id, in_reply_to, refs, sender, recipients, subject, date, flags, "
+                   "auto_reply, bulk, followup_for, followup_attempt, extra")
 _MAIL_COLUMNS = ("folder, uid, message_id, in_reply_to, refs, '[' || COALESCE(sender, 'null') || ',' || recipients"
                  " || ',' || extra || ']', subject, date, flags, auto_reply, bulk, followup_for, followup_attempt")
 

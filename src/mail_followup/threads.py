@@ -407,6 +407,7 @@ class Grouping:
     def __init__(self) -> None:
         self._parent: dict[int, int] = {}
         self._recent: list[int] = []
+        self._marked: list[int] = []
 
     def add(self, message_id: str, related: str, hint: str | None, recent: bool) -> int:
         """One message: ``related`` the Message-IDs it names (In-Reply-To and References, space-separated),
@@ -433,10 +434,22 @@ class Grouping:
         for target in [*refers, *(m.message_id for m in candidates)]:
             self.union(bounce.message_id, target)
 
+    def mark(self, message_id: str) -> None:
+        """Note the group holding ``message_id`` (one that changed, or is wanted whatever its dates)."""
+        key = hash(message_id)
+        self._parent.setdefault(key, key)
+        self._marked.append(key)
+
     def active_roots(self) -> set[int]:
         """The groups holding a recent message, as their roots; the list of recent messages is let go."""
         roots = {self._find(key) for key in self._recent}
         self._recent = []
+        return roots
+
+    def marked_roots(self) -> set[int]:
+        """The groups holding a marked message, as their roots; the list of marks is let go."""
+        roots = {self._find(key) for key in self._marked}
+        self._marked = []
         return roots
 
     def in_groups(self, key: int, roots: set[int]) -> bool:
