@@ -20,8 +20,9 @@ the targets they are held against, are printed one per line:
   up nobody else.
 - scale: the tracking benchmark's mailbox at --scale messages, written as
   Maildir files: the first scan against a bare imapclient fetch of the same
-  header fields, its peak memory, the state's size per message, and a
-  pass with nothing new.
+  header fields, its peak memory, the state's size per message, a pass
+  with nothing new, a pass after 10 new messages, and `explain` of one
+  thread.
 - compose: drafts per second of the pure compose step (compose and
   serialise) over the four languages on one core, and, on the demo's data,
   the time from a pass's start to the first draft in Drafts.
