@@ -55,3 +55,28 @@ def test_one_unread_review_a_week_even_without_the_local_state(configured, tmp_p
     assert len(reviews()) == 1
     scan_json(config, "2026-12-16T10:00:00+01:00", capsys)  # the next week has its own
     assert len([m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W51" in m[2]]) == 1
+
+
+def test_a_review_written_by_a_pass_after_new_mail_lists_the_threads_it_did_not_decide_again(configured, capsys,
+                                                                                               caplog) -> None:
+    """That pass decides only the conversations the new mail touched; the review still covers every thread."""
+    import logging
+
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from mails import raw_mail
+    from scenario import ME, at
+
+    account, config = configured
+    config.write_text(config.read_text().replace("defaults:", "defaults:\n  digest: {day: wednesday, time: '09:00'}"))
+    account.append("Sent", raw_mail(f"Me <{ME}>", "Kim Berg <kim@example.com>", "Lunch?",
+                                    at("2026-12-14T09:00:00+01:00"), "<lunch@example.org>"), flags=(b"\\Seen",))
+    scan(load_config(config), at("2026-12-15T09:00:00+01:00"))
+    account.append("INBOX", raw_mail("kim@example.com", ME, "Re: Coffee next week?", at("2026-12-15T12:00:00+01:00"),
+                                     "<coffee-answer@example.com>", in_reply_to="<coffee@example.org>"))
+    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+        result = scan(load_config(config), at("2026-12-16T10:00:00+01:00"))
+    assert result.ok and "threads to decide again" in caplog.text
+    (review,) = [m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W51" in m[2]]
+    assert b"Lunch?" in review[2] and b"Quick question" in review[2]
+    assert {t["subject"]: t["state"] for t in result.as_json()["threads"]}["Lunch?"] == "waiting"

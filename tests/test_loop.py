@@ -199,6 +199,26 @@ def test_after_new_mail_only_the_conversations_it_touched_are_decided_again(conf
     assert everything.as_json()["threads"] == reports
 
 
+def test_a_stop_request_in_one_thread_reaches_the_contacts_other_threads_after_new_mail(configured) -> None:
+    """A pass after new mail decides only the conversations it touched, but a stop request changes the
+    contact's other threads too: that pass decides them all."""
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from scenario import at as moment
+
+    account, config = configured
+    account.append("Sent", raw_mail(f"Me Myself <{ME}>", "Kim Berg <kim@example.com>", "Lunch?",
+                                    at("2026-12-07T15:00:00+01:00"), "<lunch@example.org>"), flags=(b"\\Seen",))
+    monday = by_subject(scan(load_config(config), moment(MONDAY)).as_json())
+    assert monday["Coffee next week?"]["state"] == monday["Lunch?"]["state"] == "waiting"
+    account.append("INBOX", raw_mail("Kim Berg <kim@example.com>", ME, "Re: Lunch?", at("2026-12-14T10:00:00+01:00"),
+                                     "<lunch-answer@example.com>", "Thanks for thinking of us, but we are not "
+                                     "interested.\n", in_reply_to="<lunch@example.org>"))
+    later = by_subject(scan(load_config(config), moment(MONDAY.replace("09:30", "10:30"))).as_json())
+    assert later["Coffee next week?"]["state"] == "stopped", later["Coffee next week?"]["reasons"]
+    assert later["Your offer"] == monday["Your offer"]
+
+
 def test_explain_shows_the_rules_from_the_local_state_alone(configured, capsys) -> None:
     account, config = configured
     scan_json(config, WEDNESDAY, capsys)

@@ -267,8 +267,8 @@ def _moment_came(state: str, moment: str | None, now: datetime) -> bool:
 
 def _changes(account: Account, store: Store, now: datetime, following: Collection[str]
              ) -> tuple[Changes | None, set[str]]:
-    """What the standing reports were decided from, and which of them left the lookback since; (None, ())
-    when every thread must be decided again (the settings changed, a stop or snooze, a failed pass...).
+    """What the standing reports were decided from, and which of them left the lookback since; None (and
+    no keys) when every thread must be decided again (the settings changed, a stop or snooze, a failed pass...).
 
     After new mail, only the conversations it touched, and those whose moment came or whose draft is to be
     followed, are decided again; on a large mailbox that is a few dozen threads, not a hundred thousand.
@@ -368,9 +368,8 @@ def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: Acc
     # of them: read them now that they are needed.
     reports = result.threads
     if result.unchanged or result.replaced is not None:
-        new = {str(r["message_id"]) for r in result.threads}
-        reports = sorted([r for r in store.reports(account.name) if r["message_id"] not in new
-                          and (result.unchanged or r["message_id"] not in (result.replaced or ()))] + reports,
+        replaced = {str(r["message_id"]) for r in result.threads} | (result.replaced or set())
+        reports = sorted([r for r in store.reports(account.name) if r["message_id"] not in replaced] + reports,
                          key=report_order)
     msg = compose_digest(account.name, account.addresses[0], account.settings.sender_name, reports,
                          account.settings, now, week)

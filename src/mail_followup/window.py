@@ -8,14 +8,21 @@ million. Instead the index is read twice: once for a few facts per message,
 grouped coarsely (``threads.Grouping``), then whole for the messages of the
 groups that are active. ``build_threads`` over those gives exactly what it
 gives over everything (tests/test_window.py checks it on random mailboxes).
+
+After new mail the same grouping finds what changed: every write of the
+index stamps its rows, and only the active groups holding a row stamped
+after the standing reports were decided (or a message that left the
+window since, or a thread whose moment came) are read and decided; the
+other reports stand. ``explain`` marks the one conversation it is asked
+about the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from array import array
-from dataclasses import dataclass
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mail_followup.classify import Verdict
@@ -64,7 +71,6 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
     maybe_bounces: list[int] = []
     # What the standing reports were built from includes the messages that have left the window since.
     facts_since = min(since, changes.since) if changes else since
-    marking = changes is not None or holding is not None
     for row, message_id, related, hint, sender, subject, recent, failed, inside, changed in store.link_facts(
             account, facts_since, active_since - MARGIN, since, changes.generation if changes else None):
         key = grouping.add(message_id, related, hint, bool(recent) and holding is None)
@@ -92,7 +98,12 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
     for mark in [*(changes.marks if changes else ()), *([holding] if holding else [])]:
         grouping.mark(mark)
     marked = grouping.marked_roots()
-    roots = marked if holding is not None else grouping.active_roots() & marked if marking else grouping.active_roots()
+    if holding is not None:
+        roots = marked
+    elif changes is not None:
+        roots = grouping.active_roots() & marked
+    else:
+        roots = grouping.active_roots()
     # A standing report in a conversation that changed goes, whether or not a new one takes its place.
     replaced = {key for key in changes.standing if grouping.in_groups(hash(key), marked)} if changes else set()
     wanted = [row for row, key in zip(rows, keys) if grouping.in_groups(key, roots)]
