@@ -231,3 +231,14 @@ def _data_files() -> dict[str, dict[str, object]]:
 
 def _codes() -> list[str]:
     return sorted(_data_files())
+
+
+def test_only_the_languages_whose_cue_was_found_have_their_patterns_compiled() -> None:
+    """Compiling all four languages' patterns cost a fifth of a second in every pass that read an answer."""
+    from mail_followup import deadlines
+
+    deadlines._patterns_of.cache_clear()
+    assert promised_date("Thanks, here is the answer.", datetime(2026, 11, 26, 9)) is None
+    assert deadlines._patterns_of.cache_info().currsize == 0
+    assert promised_date("Ich melde mich bis Freitag.", datetime(2026, 11, 26, 9)) is not None
+    assert deadlines._patterns_of.cache_info().currsize == 1

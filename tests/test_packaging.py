@@ -17,3 +17,18 @@ def test_every_data_file_is_declared_as_package_data() -> None:
     assert data, "the package has language and phrase files"
     missing = [f for f in data if not any(fnmatch.fnmatch(f, g) for g in globs)]
     assert missing == [], f"not shipped by pip install .: {missing}"
+
+
+def test_libyaml_reads_every_shipped_data_file_as_the_pure_python_loader_does() -> None:
+    """The phrase lists, date rules and draft texts are read with libyaml when it is there (ten times faster)."""
+    import yaml
+
+    from mail_followup.packaged import yaml_data, yaml_names
+
+    for folder in ("phrases", "phrases/deadlines", "lang"):
+        names = yaml_names(folder)
+        assert names, folder
+        for name in names:
+            text = (Path(__file__).resolve().parent.parent / "src" / "mail_followup" / folder / f"{name}.yaml").read_text(
+                "utf-8")
+            assert yaml_data(folder, name) == yaml.safe_load(text), f"{folder}/{name}.yaml"

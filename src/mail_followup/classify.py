@@ -15,14 +15,12 @@ from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message
 from functools import lru_cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from mail_followup.deadlines import promised_date, read_date
 from mail_followup.headers import Mail
 from mail_followup.language import detect_language
+from mail_followup.packaged import yaml_data, yaml_names
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
@@ -47,9 +45,7 @@ class Phrases:
 @lru_cache(maxsize=None)
 def phrase_files() -> tuple[tuple[str, dict[str, Any]], ...]:
     """Every language's ``phrases/<code>.yaml``, read once: (code, its contents)."""
-    folder = resources.files("mail_followup") / "phrases"
-    return tuple((item.name.removesuffix(".yaml"), yaml.safe_load(item.read_text("utf-8")))
-                 for item in sorted(folder.iterdir(), key=lambda p: p.name) if item.name.endswith(".yaml"))
+    return tuple((code, yaml_data("phrases", code)) for code in yaml_names("phrases"))
 
 
 @lru_cache(maxsize=None)

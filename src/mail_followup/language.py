@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from mail_followup.packaged import yaml_data, yaml_names
 
 _REQUIRED = (
     "code", "name", "default_formal", "greeting", "greeting_anonymous", "closing", "attribution", "weekdays",
@@ -51,8 +50,7 @@ class Texts:
 
 @lru_cache(maxsize=None)
 def available_languages() -> tuple[str, ...]:
-    folder = resources.files("mail_followup") / "lang"
-    return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
+    return yaml_names("lang")
 
 
 @lru_cache(maxsize=None)
@@ -60,7 +58,7 @@ def texts(code: str) -> Texts:
     """Load the texts for ``code``; raise KeyError for a language we have no file for."""
     if code not in available_languages():
         raise KeyError(code)
-    raw = yaml.safe_load((resources.files("mail_followup") / "lang" / f"{code}.yaml").read_text("utf-8"))
+    raw = yaml_data("lang", code)
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"lang/{code}.yaml lacks {', '.join(missing)}")
