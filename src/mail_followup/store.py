@@ -262,11 +262,9 @@ class Store:
         with self.transaction() as db:
             generation = self._next_generation(db, account)
             if reset:
-                self._drop_folder(db, account, folder, generation)
+                self._to_gone(db, generation, account, folder)
             for uid in vanished:
-                db.execute(f"INSERT OR REPLACE INTO gone SELECT {_STORED_COLUMNS}, ? FROM messages "
-                           "WHERE account=? AND folder=? AND uid=?", (generation, account, folder, uid))
-                db.execute("DELETE FROM messages WHERE account=? AND folder=? AND uid=?", (account, folder, uid))
+                self._to_gone(db, generation, account, folder, uid)
             db.executemany(
                 "UPDATE messages SET flags=?, changed=? WHERE account=? AND folder=? AND uid=?",
                 ((" ".join(sorted(f)), generation, account, folder, uid) for uid, f in (flags or {}).items()),
@@ -288,7 +286,7 @@ class Store:
         with self.transaction() as db:
             generation = self._next_generation(db, account)
             if reset:
-                self._drop_folder(db, account, folder, generation)
+                self._to_gone(db, generation, account, folder)
             self._insert(db, account, mails, generation)
 
     @staticmethod
@@ -305,10 +303,13 @@ class Store:
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _drop_folder(db: sqlite3.Connection, account: str, folder: str, generation: int) -> None:
-        db.execute(f"INSERT OR REPLACE INTO gone SELECT {_STORED_COLUMNS}, ? FROM messages WHERE account=? AND folder=?",
-                   (generation, account, folder))
-        db.execute("DELETE FROM messages WHERE account=? AND folder=?", (account, folder))
+    def _to_gone(db: sqlite3.Connection, generation: int, account: str, folder: str, uid: int | None = None) -> None:
+        """Move a folder's index (or one UID of it) to ``gone``, stamped with this write's generation."""
+        where, params = ("account=? AND folder=?", (account, folder)) if uid is None else \
+            ("account=? AND folder=? AND uid=?", (account, folder, uid))
+        db.execute(f"INSERT OR REPLACE INTO gone SELECT {_STORED_COLUMNS}, ? FROM messages WHERE {where}",
+                   (generation, *params))
+        db.execute(f"DELETE FROM messages WHERE {where}", params)
 
     @staticmethod
     def _insert(db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
@@ -627,10 +628,10 @@ class _RowEncoder:
         )
 
 
-# One JSON document per row for the people and the extra facts: one json.loads instead of three.
 # Every column of ``messages`` (and ``gone``) but the generation that wrote the row, in table order.
 _STORED_COLUMNS = ("account, folder, uid, message_id, in_reply_to, refs, sender, recipients, subject, date, flags, "
                    "auto_reply, bulk, followup_for, followup_attempt, extra")
+# One JSON document per row for the people and the extra facts: one json.loads instead of three.
 _MAIL_COLUMNS = ("folder, uid, message_id, in_reply_to, refs, '[' || COALESCE(sender, 'null') || ',' || recipients"
                  " || ',' || extra || ']', subject, date, flags, auto_reply, bulk, followup_for, followup_attempt")
 
