@@ -31,7 +31,12 @@ class Decision:
 
 def in_lookback(thread: Thread, settings: Settings, now: datetime) -> bool:
     """Only threads whose latest message from the user is recent are followed up (no flood on a first run)."""
-    return now - thread.last_user.date <= timedelta(days=settings.lookback_days)
+    return sent_in_lookback(thread.last_user.date, settings, now)
+
+
+def sent_in_lookback(last_sent: datetime, settings: Settings, now: datetime) -> bool:
+    """``in_lookback`` for a thread known by its report: the user's last message was sent at ``last_sent``."""
+    return now - last_sent <= timedelta(days=settings.lookback_days)
 
 
 def decide(

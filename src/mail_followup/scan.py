@@ -40,7 +40,7 @@ from mail_followup.templates import Templates, load_templates
 from mail_followup.report import write_json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
-from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first
+from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
@@ -251,10 +251,17 @@ def _unchanged(account: Account, store: Store, now: datetime) -> bool:
     then nothing can have changed but the clock, and the clock changed
     nothing. Only the reports that wait for a moment are read.
     """
+    return _standing_since(account, store, now) is not None and \
+        not any(_moment_came(state, moment, now) for _, state, moment in store.open_moments(account.name))
+
+
+def _standing_since(account: Account, store: Store, now: datetime) -> datetime | None:
+    """The moment the standing reports were decided for, if they may still hold at ``now``: a pass that went
+    well decided them with these settings, for an earlier moment. None: every thread is decided again."""
     decided_at, last_fingerprint = store.last_decision(account.name)
     if decided_at is None or last_fingerprint != fingerprint(account) or decided_at > now:
-        return False
-    return not any(_moment_came(state, moment, now) for _, state, moment in store.open_moments(account.name))
+        return None
+    return decided_at
 
 
 def _moment_came(state: str, moment: str | None, now: datetime) -> bool:
@@ -273,15 +280,15 @@ def _changes(account: Account, store: Store, now: datetime, following: Collectio
     After new mail, only the conversations it touched, and those whose moment came or whose draft is to be
     followed, are decided again; on a large mailbox that is a few dozen threads, not a hundred thousand.
     """
-    decided_at, last_fingerprint = store.last_decision(account.name)
+    decided_at = _standing_since(account, store, now)
     generation = store.decided_generation(account.name)
-    if decided_at is None or generation is None or last_fingerprint != fingerprint(account) or decided_at > now:
+    if decided_at is None or generation is None:
         return None, set()
     settings = account.settings
     marks = [key for key, state, moment in store.open_moments(account.name) if _moment_came(state, moment, now)]
     standing = store.report_keys(account.name)
-    lookback = timedelta(days=settings.lookback_days)
-    expired = {key for key, last_sent in standing if not last_sent or now - datetime.fromisoformat(last_sent) > lookback}
+    expired = {key for key, last_sent in standing
+               if not last_sent or not sent_in_lookback(datetime.fromisoformat(last_sent), settings, now)}
     return Changes(generation, decided_at - timedelta(days=settings.history_days), [*marks, *following],
                    [key for key, _ in standing]), expired
 
