@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 
-from mail_followup.report import json_document
+from mail_followup.report import write_json_document
+
+
+def json_document(head: dict, threads: list[str]) -> str:
+    out = io.StringIO()
+    write_json_document(out, head, threads)
+    return out.getvalue()
 
 
 def test_stored_reports_are_spliced_in_whole_and_in_order() -> None:

@@ -3,7 +3,6 @@ with the scan (``scan.report``)."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -22,13 +21,6 @@ HEADINGS = {
     "replied": "Answered",
     "ignored": "Not tracked (expects no answer)",
 }
-
-
-def json_document(head: dict[str, Any], threads: Iterable[str]) -> str:
-    """``write_json_document`` into a string."""
-    out = io.StringIO()
-    write_json_document(out, head, threads)
-    return out.getvalue()
 
 
 def write_json_document(out: TextIO, head: dict[str, Any], threads: Iterable[str]) -> None:

@@ -200,7 +200,7 @@ def build_threads(
         thread = _thread(tuple(members), own_set, verdicts, rules)
         if thread is not None:
             threads.append(thread)
-    threads.sort(key=lambda t: (t.first.date, t.key))
+    threads.sort(key=_thread_order)
     return threads
 
 
@@ -221,8 +221,13 @@ def rebuild(threads: list[Thread], changed: Collection[str], own: Iterable[str],
     keys = {t.key for t in affected}
     rebuilt = build_threads([m for t in affected for m in t.messages], own, verdicts, rules, active_since)
     kept = [t for t in threads if t.key not in keys] + rebuilt
-    kept.sort(key=lambda t: (t.first.date, t.key))
+    kept.sort(key=_thread_order)
     return kept
+
+
+def _thread_order(thread: Thread) -> tuple[datetime, str]:
+    """Threads by their first message, then key: ``build_threads`` and ``rebuild`` list them alike."""
+    return thread.first.date, thread.key
 
 
 def _thread(members: tuple[Mail, ...], own: set[str], verdicts: Mapping[str, Verdict], rules: TrackingRules) -> Thread | None:
@@ -442,15 +447,16 @@ class Grouping:
 
     def active_roots(self) -> set[int]:
         """The groups holding a recent message, as their roots; the list of recent messages is let go."""
-        roots = {self._find(key) for key in self._recent}
-        self._recent = []
+        roots, self._recent = self._roots(self._recent), []
         return roots
 
     def marked_roots(self) -> set[int]:
         """The groups holding a marked message, as their roots; the list of marks is let go."""
-        roots = {self._find(key) for key in self._marked}
-        self._marked = []
+        roots, self._marked = self._roots(self._marked), []
         return roots
+
+    def _roots(self, keys: Iterable[int]) -> set[int]:
+        return {self._find(key) for key in keys}
 
     def in_groups(self, key: int, roots: set[int]) -> bool:
         return self._find(key) in roots
