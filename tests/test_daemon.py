@@ -139,7 +139,10 @@ def test_the_service_drafts_survives_restarts_pauses_reloads_and_stops(own_dovec
         config.write_text(saved)
 
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        try:
+            assert proc.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the service did not stop within 30 s of SIGTERM; it said:\n{log.read_text()[-6000:]}")
         notes.wait_for("STOPPING=1")
     finally:
         if proc.poll() is None:
