@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import site
 import subprocess
 import sys
 import time
@@ -107,10 +108,16 @@ def test_the_demo_runs_from_a_fresh_virtual_environment(tmp_path: Path) -> None:
     """The README's first command: a non-editable install into a new venv ships everything the demo needs.
 
     The venv borrows the dependencies already installed (no network); the package itself is built and
-    installed from the source tree.
+    installed from the source tree. It borrows them from the interpreter running the tests, which may be a
+    venv itself (the README's way): ``--system-site-packages`` would reach past that to the base Python.
     """
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # A plain path in a .pth file comes after the venv's own site-packages, and the .pth files in it (such as
+    # an editable install of this project) are not run: the wheel installed below is what imports.
+    (Path(purelib) / "borrowed-from-the-test-runner.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     root = Path(__file__).resolve().parent.parent
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                             "-w", str(tmp_path / "dist"), str(root)], capture_output=True, text=True, cwd=tmp_path)

@@ -100,16 +100,32 @@ def test_a_draft_deleted_unsent_means_not_this_one(imap_account: ImapAccount, tm
     config = write_config(tmp_path, imap_account, on_dismiss=on_dismiss)
     scan_json(config, WEDNESDAY, capsys)
     delete(imap_account, coffee_draft(imap_account)[0])
-    # The first pass that sees it gone waits: the sent copy may not be in Sent yet.
+    # The first pass that sees it gone says so: no report of a draft that is not there.
+    for moment in (WEDNESDAY, THURSDAY, FRIDAY):
+        code, report = scan_json(config, moment, capsys)
+        coffee = by_subject(report)["Coffee next week?"]
+        assert code == 0 and coffee["state"] == state, coffee["reasons"]
+        assert coffee["draft_message_id"] is None
+        if on_dismiss == "skip":  # the next attempt is the last, a week after the dismissal was seen
+            assert coffee["next_attempt"] == 2 and coffee["not_before"] > "2026-12-16"
+        # ... and it is never written again.
+        assert all(b"<coffee@example.org>" not in raw for raw in live(imap_account))
+    assert any("deleted without sending" in r for r in coffee["reasons"])
+
+
+def test_a_sent_copy_filed_after_the_draft_vanished_counts_as_the_attempt(configured, capsys) -> None:
+    """A client may remove the draft a moment before it files the sent copy: a pass in between sees the draft
+    deleted unsent, the next one sees the attempt made."""
+    account, config = configured
+    scan_json(config, WEDNESDAY, capsys)
+    uid, _, raw = coffee_draft(account)
+    delete(account, uid)
+    assert by_subject(scan_json(config, WEDNESDAY, capsys)[1])["Coffee next week?"]["state"] == "stopped"
+    account.append("Sent", message_from_bytes(raw, policy=policy.SMTP).as_bytes(), flags=(b"\\Seen",))
     code, report = scan_json(config, THURSDAY, capsys)
     coffee = by_subject(report)["Coffee next week?"]
-    assert coffee["state"] == "drafted" and any("counts as dismissed" in r for r in coffee["reasons"])
-    code, report = scan_json(config, FRIDAY, capsys)
-    coffee = by_subject(report)["Coffee next week?"]
-    assert coffee["state"] == state, coffee["reasons"]
-    if on_dismiss == "skip":  # the next attempt is the last, a week after the dismissal was seen
-        assert coffee["next_attempt"] == 2 and coffee["not_before"] > "2026-12-17"
-    assert not live(imap_account) or all(b"<coffee@example.org>" not in raw for raw in live(imap_account))
+    assert (coffee["state"], coffee["followups_sent"], coffee["next_attempt"]) == ("waiting", 1, 2)
+    assert all(b"<coffee@example.org>" not in raw for raw in live(account))
 
 
 def test_a_sent_followup_counts_as_the_attempt(configured, capsys) -> None:

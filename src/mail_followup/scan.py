@@ -621,11 +621,15 @@ def _follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: Fo
 
     - The thread got an answer, a stop request or a bounce: the draft, if
       nobody edited it (``is_unedited``), is withdrawn (DOMAIN.md R12).
-    - The draft is gone and the follow-up was not sent: the user deleted it.
-      One pass may see the draft gone before the sent copy arrives, so it is
-      only ``missing`` at first; still gone and unsent at a later pass, it
-      is ``dismissed`` (``on_dismiss`` says what that means).
-    - It is back (a client re-saved it): ``written`` again.
+    - The draft is gone and the follow-up was not sent: the user deleted it,
+      and it is ``dismissed`` from this pass on (``on_dismiss`` says what that
+      means), so no pass reports a draft that is not there or writes it
+      again. Should the sent copy arrive later after all (a client files it
+      a moment after removing the draft), it counts as the attempt made, and
+      the next one waits its turn: the dismissal concerned an attempt that
+      the thread has then left behind.
+    - A draft a state from before this rule left ``missing`` is dismissed
+      when it is still gone, and ``written`` again when it is back.
 
     Return the notes to add to each thread whose drafts changed.
     """
@@ -641,14 +645,11 @@ def _follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: Fo
             copies = found.get((key, attempt), [])
             if decision.state in ("replied", "stopped", "bounced"):
                 notes[key] = notes.get(key, []) + _withdraw(account, mailbox, store, folders, record, copies, now)
-            elif not copies and record.state == "written":
-                store.mark_draft(account.name, key, attempt, "missing", now)
-                notes.setdefault(key, []).append(
-                    f"the draft for follow-up {attempt} is no longer in {folders.drafts} and was not sent; "
-                    f"still gone at the next pass, it counts as dismissed")
             elif not copies:
                 store.mark_draft(account.name, key, attempt, "dismissed", now)
-                notes.setdefault(key, []).append(f"the draft for follow-up {attempt} was deleted without sending")
+                notes.setdefault(key, []).append(
+                    f"the draft for follow-up {attempt} is no longer in {folders.drafts} and was not sent: "
+                    f"deleted without sending (if you sent it after all, the sent copy counts once it is filed)")
                 log.info("%s: %s: the draft for follow-up %d was deleted unsent", account.name, key, attempt)
             elif record.state == "missing":
                 store.mark_draft(account.name, key, attempt, "written", now)
