@@ -8,7 +8,8 @@ subjects, names, bodies and HTML (those are quoted into drafts), or answers
 to them whose subjects and names aim at the draft's headers.
 
 Hostile mail never touches the good threads of ``tests/scenario.py``: its
-contacts live under hostile.example / evil.test and its subjects never
+contacts live under hostile.example / evil.test (those the user wrote to under
+target-hostile.example / target-evil.test) and its subjects never
 equal theirs, so those threads must be decided exactly as without it.
 """
 
@@ -129,8 +130,11 @@ def _subject(rng: random.Random, i: int) -> str:
     return f"Hostile {i} {_words(rng, 2)}"
 
 
-def _contact(rng: random.Random) -> str:
-    return f"c{rng.randrange(500)}@{rng.choice(('hostile.example', 'evil.test'))}"
+def _contact(rng: random.Random, written_to: bool = False) -> str:
+    """A hostile correspondent. Those the user wrote to are at organisations of their own: hostile mail from
+    the others is no answer to them (issue 18), so their threads are drafted, quoting what they hold."""
+    number, domain = rng.randrange(500), rng.choice(('hostile.example', 'evil.test'))
+    return f"c{number}@{'target-' if written_to else ''}{domain}"
 
 
 # --- assembling ---------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def build(family: str, role: str, i: int, rng: random.Random, sizes: Sizes, repl
         if when.weekday() == 2:  # never a Wednesday: the follow-up avoids the weekday of the last message
             when -= timedelta(days=1)
         folder = "Sent"
-        sender, to = f"Me Myself <{ME}>", _contact(rng)
+        sender, to = f"Me Myself <{ME}>", _contact(rng, written_to=True)
         mid: str | None = f"<h-sent-{i}@example.org>"
     else:
         when = LAST_SENT + timedelta(days=rng.uniform(1, 6))

@@ -101,6 +101,10 @@ def test_the_demo_writes_drafts_for_the_due_threads_only() -> None:
     assert "Sehr geehrter Herr Groß," in text and "Mit freundlichen Grüßen" in text
     assert "Waiting (2)" in text and "Fika nästa vecka?" in text and "Bounced (1)" in text
     assert "Answered (2)" in text and "Reached the cap (no more follow-ups) (1)" in text
+    # The recruiter wrote back in a new thread: in touch, and which message counted is shown.
+    assert "In touch outside the thread" in text and "Application: UX designer" in text
+    assert "Eva Holm <eva.holm@nordic.example> wrote 2026-12-04 " in text
+    assert "in INBOX: \u201cInterview invitation\u201d  [<ux@demo.example>]" in text
     assert "Not tracked (expects no answer) (1)" in text
 
 

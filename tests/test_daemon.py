@@ -101,6 +101,11 @@ def test_the_service_drafts_survives_restarts_pauses_reloads_and_stops(own_dovec
     log = tmp_path / "service.log"
     env = {**os.environ, "MF_GOOD": good.password, "MF_WRONG": "not-the-password",
            "NOTIFY_SOCKET": str(notes.path), "JOURNAL_STREAM": "8:1234"}
+    # The second account worked once, then its password changed. (An account never read would hold the
+    # first one's drafts back: an answer may be in it. test_loop.py tests that.)
+    first = subprocess.run([sys.executable, "-m", "mail_followup", "scan", "--config", str(config), "--account",
+                            "wrong"], env={**os.environ, "MF_WRONG": wrong.password}, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mail_followup", "run", "--config", str(config), "-v"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)

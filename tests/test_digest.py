@@ -69,7 +69,8 @@ def test_a_review_written_by_a_pass_after_new_mail_lists_the_threads_it_did_not_
 
     account, config = configured
     config.write_text(config.read_text().replace("defaults:", "defaults:\n  digest: {day: wednesday, time: '09:00'}"))
-    account.append("Sent", raw_mail(f"Me <{ME}>", "Kim Berg <kim@example.com>", "Lunch?",
+    # To someone else: Kim's answer below would put Kim in touch for every thread to Kim (issue 18).
+    account.append("Sent", raw_mail(f"Me <{ME}>", "Lena Berg <lena@lena.example>", "Lunch?",
                                     at("2026-12-14T09:00:00+01:00"), "<lunch@example.org>"), flags=(b"\\Seen",))
     scan(load_config(config), at("2026-12-15T09:00:00+01:00"))
     account.append("INBOX", raw_mail("kim@example.com", ME, "Re: Coffee next week?", at("2026-12-15T12:00:00+01:00"),

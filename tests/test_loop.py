@@ -381,7 +381,8 @@ def test_a_mailbox_over_its_quota_is_one_clear_message_and_the_drafts_come_once_
 
 def test_a_stuck_account_does_not_hold_up_the_others(dovecot_server, tmp_path: Path) -> None:
     """The first account's sign-in hangs until the second account's draft is in Drafts: one pass after
-    the other would never get there (the wait would give up and the test fail)."""
+    the other would never get there (the wait would give up and the test fail). The stuck account was
+    read once before (an answer to the other's mail may be in it: see the next test)."""
     import time
 
     from mail_followup.config import load_config
@@ -406,7 +407,42 @@ def test_a_stuck_account_does_not_hold_up_the_others(dovecot_server, tmp_path: P
             saw_the_other_done.append(bool(good.messages("Drafts")))
         return dovecot_server.password
 
+    assert scan(load_config(config), at(WEDNESDAY), account="stuck", secret=lambda _: dovecot_server.password).ok
     result = scan(load_config(config), at(WEDNESDAY), secret=secret)
     assert saw_the_other_done == [True]
     assert [a.account for a in result.accounts] == ["stuck", "good"] and result.ok  # in the config's order
     assert len(good.messages("Drafts")) == 1
+
+
+def test_an_account_never_read_holds_the_drafts_of_the_others_back(dovecot_server, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """An answer may have come to any account of the config (issue 18): while one was never read, because its
+    sign-in fails, the others write no draft, and say why. Once it is read, or with
+    in_touch.other_accounts off, they do."""
+    from mail_followup.config import load_config
+    from mail_followup.scan import scan
+    from scenario import seed
+
+    broken, good = dovecot_server.new_account(), dovecot_server.new_account()
+    seed(good)
+    monkeypatch.setenv("MF_TEST_PASSWORD", dovecot_server.password)
+    monkeypatch.setenv("MF_WRONG", "not-the-password")
+    imap = f"{{host: {good.host}, port: {good.port}, security: none, username: %s, password_env: %s}}"
+    config = tmp_path / "config.yaml"
+
+    def write(password: str, extra: str = "") -> None:
+        config.write_text(f"state_dir: {tmp_path / 'state'}\ndefaults: {{timezone: Europe/Oslo, country: 'NO'{extra}}}\n"
+                          f"accounts:\n  - name: broken\n    imap: {imap % (broken.username, password)}\n"
+                          f"    addresses: [{ME}]\n  - name: good\n    imap: {imap % (good.username, 'MF_TEST_PASSWORD')}\n"
+                          f"    addresses: [{ME}]\n")
+
+    write("MF_WRONG")
+    result = scan(load_config(config), at(WEDNESDAY))
+    assert not result.ok and good.messages("Drafts") == []
+    coffee = by_subject(result.as_json())["Coffee next week?"]
+    assert coffee["state"] == "waiting" and "broken have not been read yet" in coffee["reasons"][-1]
+    write("MF_WRONG", ", in_touch: {other_accounts: false}")
+    assert len(scan(load_config(config), at(WEDNESDAY)).accounts) == 2 and len(good.messages("Drafts")) == 1
+    write("MF_TEST_PASSWORD")
+    result = scan(load_config(config), at(WEDNESDAY))
+    assert result.ok and by_subject(result.as_json())["Coffee next week?"]["state"] == "drafted"

@@ -111,7 +111,7 @@ def test_neomutt_reads_the_drafts_the_product_writes(dovecot_account: ImapAccoun
     monkeypatch.setenv("MF_TEST_PASSWORD", dovecot_account.password)
     seed(dovecot_account)
     german = EmailMessage()
-    german["From"], german["To"] = f"Kari <{ME}>", "Jürgen Groß <juergen@example.de>"
+    german["From"], german["To"] = f"Kari <{ME}>", "Jürgen Groß <juergen@gross-gmbh.de>"
     german["Subject"], german["Message-ID"] = "Bewerbung für die Stelle", "<bewerbung@example.org>"
     german["Date"] = "Tue, 01 Dec 2026 15:00:00 +0100"
     german.set_content("Sehr geehrter Herr Groß,\n\nanbei meine Unterlagen. Über eine Rückmeldung von Ihnen "

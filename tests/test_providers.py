@@ -95,9 +95,9 @@ def test_an_exchange_layout_with_german_names_and_thread_index(exchange_like, tm
     answer = raw_mail("lena@firma.example.de", ME, "Unser Gespräch", at("2026-12-02T10:00:00+01:00"),
                       "<antwort@firma.example.de>", "Gern, passt gut.\n",
                       extra={"Thread-Index": reply_index, "Thread-Topic": "Angebot"})
-    away = raw_mail(f"Me <{ME}>", "jan@firma.example.de", "Termin", at("2026-12-01T15:00:00+01:00"),
+    away = raw_mail(f"Me <{ME}>", "jan@kanzlei-muster.de", "Termin", at("2026-12-01T15:00:00+01:00"),
                     "<termin@example.org>", "Passt Ihnen der Dienstag?\n")
-    oof = raw_mail("jan@firma.example.de", ME, "Termin", at("2026-12-01T15:05:00+01:00"), "<oof@firma.example.de>",
+    oof = raw_mail("jan@kanzlei-muster.de", ME, "Termin", at("2026-12-01T15:05:00+01:00"), "<oof@kanzlei-muster.de>",
                    "Ich bin bis zum 14. Dezember nicht im Büro und lese meine E-Mails danach.\n",
                    in_reply_to="<termin@example.org>", extra={"X-Auto-Response-Suppress": "All"})
     for folder, raw in (("Gesendete Elemente", sent), ("INBOX", answer), ("Gesendete Elemente", away),

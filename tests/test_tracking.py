@@ -25,7 +25,7 @@ ME_FROM = f"Me <{ME}>"
 class Case:
     subject: str
     state: str
-    to: str = "kim@example.com"
+    to: str = "kim@kim.example"  # each case its own organisation: another case's mail is no answer to it
     inbound: list[tuple[str, bytes]] = field(default_factory=list)  # (folder, raw)
     sent_extra: dict[str, str] = field(default_factory=dict)
     sent_flags: tuple[bytes, ...] = (b"\\Seen",)
@@ -48,43 +48,48 @@ def cases() -> dict[str, Case]:
     c["domain"] = Case("Same company, no headers", "replied", "kim@acme.example",
                        [answer("domain", "lena@acme.example", "SV: Same company, no headers", threaded=False,
                                folder="Archive")])
+    # Someone else at the same free-mail domain is no one in particular (issue 18) ...
     c["freemail"] = Case("Same free-mail domain", "drafted", "kim@gmail.com",
-                         [answer("freemail", "stranger@gmail.com", "Re: Same free-mail domain", threaded=False)])
+                         [answer("freemail", "stranger@gmail.com", "Lunch on Friday?", threaded=False)])
+    # ... but anyone writing under the same subject after it counts (a forwarded copy answered).
+    c["subject"] = Case("Same subject, a stranger", "replied", "sam@sam.example",
+                        [answer("subject", "agent@agency.example", "Re: Fwd: Same subject, a stranger",
+                                threaded=False)])
     for lang, subject, body in (
         ("en", "Automatic reply: Coffee", "I am out of the office with limited access to mail."),
         ("de", "Abwesenheitsnotiz: Kaffee", "Ich bin nicht im Büro."),
         ("sv", "Frånvaro: Fika", "Jag är inte på kontoret."),
         ("nb", "Fravær: Kaffe", "Jeg er ikke på kontoret."),
     ):
-        c[f"ooo-{lang}"] = Case(f"Out of office {lang}", "drafted", f"ooo-{lang}@example.com",
-                                [answer(f"ooo-{lang}", f"ooo-{lang}@example.com", subject, body)])
-    c["ooo-return"] = Case("Back after the pass", "waiting", "away@example.com",
-                           [answer("ooo-return", "away@example.com", "Out of Office: Back after the pass",
+        c[f"ooo-{lang}"] = Case(f"Out of office {lang}", "drafted", f"ooo-{lang}@ooo-{lang}.example",
+                                [answer(f"ooo-{lang}", f"ooo-{lang}@ooo-{lang}.example", subject, body)])
+    c["ooo-return"] = Case("Back after the pass", "waiting", "away@away.example",
+                           [answer("ooo-return", "away@away.example", "Out of Office: Back after the pass",
                                    "I am on holiday and back on 14 December.")])
-    c["exchange"] = Case("Exchange rule", "drafted", "ex@example.com",
-                         [answer("exchange", "ex@example.com", "RE: Exchange rule",
-                                 extra={"X-MS-Exchange-Inbox-Rules-Loop": "ex@example.com"})])
-    c["bounce"] = Case("Bounced by report", "bounced", "gone@example.com",
+    c["exchange"] = Case("Exchange rule", "drafted", "ex@ex.example",
+                         [answer("exchange", "ex@ex.example", "RE: Exchange rule",
+                                 extra={"X-MS-Exchange-Inbox-Rules-Loop": "ex@ex.example"})])
+    c["bounce"] = Case("Bounced by report", "bounced", "gone@gone.example",
                        [("INBOX", bounce_report("<bounce@example.org>"))])
-    c["failed"] = Case("Bounced by header", "bounced", "gone2@example.com",
+    c["failed"] = Case("Bounced by header", "bounced", "gone2@gone2.example",
                        [answer("failed", "MAILER-DAEMON@mx.example.com", "Undeliverable: Bounced by header",
                                "Delivery has failed.", threaded=False,
-                               extra={"X-Failed-Recipients": "gone2@example.com"})])
+                               extra={"X-Failed-Recipients": "gone2@gone2.example"})])
     for lang, body in (
         ("en", "Thanks for thinking of us, but we are not interested."),
         ("de", "Danke, aber wir haben kein Interesse."),
         ("sv", "Tack, men jag är inte intresserad."),
         ("nb", "Takk, men vi er ikke interessert."),
     ):
-        c[f"stop-{lang}"] = Case(f"Stop request {lang}", "stopped", f"stop-{lang}@example.com",
-                                 [answer(f"stop-{lang}", f"stop-{lang}@example.com", f"Re: Stop request {lang}", body)])
-    c["stop-other"] = Case("Another thread to a contact who said stop", "stopped", "stop-en@example.com")
+        c[f"stop-{lang}"] = Case(f"Stop request {lang}", "stopped", f"stop-{lang}@stop-{lang}.example",
+                                 [answer(f"stop-{lang}", f"stop-{lang}@stop-{lang}.example", f"Re: Stop request {lang}", body)])
+    c["stop-other"] = Case("Another thread to a contact who said stop", "stopped", "stop-en@stop-en.example")
     c["noreply"] = Case("Order 1234", "ignored", "no-reply@shop.example")
-    c["bulk"] = Case("Team update", "ignored", ", ".join(f"p{i}@example.com" for i in range(11)))
+    c["bulk"] = Case("Team update", "ignored", ", ".join(f"p{i}@p{i}.example" for i in range(11)))
     c["list"] = Case("List post", "ignored", "team@lists.example", sent_extra={"List-Id": "<team.lists.example>"})
-    c["precedence"] = Case("Bulk precedence", "ignored", "many@example.com", sent_extra={"Precedence": "bulk"})
+    c["precedence"] = Case("Bulk precedence", "ignored", "many@many.example", sent_extra={"Precedence": "bulk"})
     c["self"] = Case("Note to self", "ignored", ME)
-    c["calendar"] = Case("Accepted: Planning meeting", "ignored", "org@example.com")
+    c["calendar"] = Case("Accepted: Planning meeting", "ignored", "org@org.example")
     c["calendar-de"] = Case("Angenommen: Planungstreffen", "ignored", "org@example.de")
     c["calendar-sv"] = Case("Accepterat: Planeringsmöte", "ignored", "org@example.se")
     c["calendar-nb"] = Case("Godtatt: Planleggingsmøte", "ignored", "org@example.no")
@@ -95,11 +100,11 @@ def cases() -> dict[str, Case]:
         "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n").encode())
     for lang, body in (("en", "Thanks, talk soon!"), ("de", "Vielen Dank, bis bald!"),
                        ("sv", "Tack så mycket, vi hörs!"), ("nb", "Tusen takk, snakkes!")):
-        c[f"closing-{lang}"] = Case(f"Closing note {lang}", "ignored", f"close-{lang}@example.com", body=body)
-    c["keyword-no"] = Case("Marked no follow-up", "ignored", "nf@example.com", sent_flags=(b"\\Seen", b"$NoFollowUp"))
-    c["keyword-yes"] = Case("Marked follow-up", "drafted", "fu@example.com", sent_flags=(b"\\Seen", b"$FollowUp"),
+        c[f"closing-{lang}"] = Case(f"Closing note {lang}", "ignored", f"close-{lang}@close-{lang}.example", body=body)
+    c["keyword-no"] = Case("Marked no follow-up", "ignored", "nf@nf.example", sent_flags=(b"\\Seen", b"$NoFollowUp"))
+    c["keyword-yes"] = Case("Marked follow-up", "drafted", "fu@fu.example", sent_flags=(b"\\Seen", b"$FollowUp"),
                             body="Thanks, talk soon!")
-    c["contact-never"] = Case("Config says never", "ignored", "never@example.com")
+    c["contact-never"] = Case("Config says never", "ignored", "never@never.example")
     c["contact-always"] = Case("Config says always", "drafted", "someone@always.example", body="Thanks, talk soon!")
     return c
 
@@ -107,7 +112,7 @@ def cases() -> dict[str, Case]:
 @pytest.fixture
 def decided(imap_account: ImapAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> dict[str, dict]:
     monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
-    config = write_config(tmp_path, imap_account, contacts='{"never@example.com": {follow_up: never}, '
+    config = write_config(tmp_path, imap_account, contacts='{"never@never.example": {follow_up: never}, '
                                                           '"@always.example": {follow_up: always}}')
     with imap_account.client() as client:
         for case_id, case in cases().items():
@@ -141,7 +146,7 @@ def test_reasons_say_why(decided: dict[str, dict]) -> None:
     def reasons(subject: str) -> str:
         return "\n".join(decided[subject]["reasons"])
 
-    assert "stop-en@example.com is on the stop list" in reasons("Another thread to a contact who said stop")
+    assert "stop-en@stop-en.example is on the stop list" in reasons("Another thread to a contact who said stop")
     assert "not interested" in reasons("Another thread to a contact who said stop")
     assert "sent to 11 people" in reasons("Team update")
     assert "a calendar answer" in reasons("Accepted: Planning meeting")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message
@@ -79,6 +79,10 @@ class Verdict:
     excerpt: str | None = None  # the user's own message: the start of its new text, for the scenario rules
     promise_day: date | None = None  # an answer: the day its writer said they would come back by (R6)
     promise_phrase: str | None = None
+    quotable: tuple[str, ...] = ()  # the user's own message: runs of its words a quote of it would hold
+    calendar_method: str | None = None  # an iMIP part inside (RFC 6047): its METHOD, organiser and attendees
+    organiser: str | None = None
+    attendees: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -91,8 +95,8 @@ class Verdict:
         data = json.loads(text)
         for key in ("return_date", "promise_day"):
             data[key] = date.fromisoformat(data[key]) if data.get(key) else None
-        data["refers_to"] = tuple(data.get("refers_to", ()))
-        data["failed"] = tuple(data.get("failed", ()))
+        for key in ("refers_to", "failed", "quotable", "attendees"):
+            data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
 
@@ -122,9 +126,19 @@ def _auto_subject() -> re.Pattern[str]:
 
 
 def classify_inbound(mail: Mail, raw: bytes | None) -> Verdict:
-    """Classify a message someone else sent, with its body where we have it."""
-    verdict = header_kind(mail)
+    """Classify a message someone else sent, with its body where we have it; an invitation or a calendar
+    answer inside is kept with the verdict, whatever kind of message carried it."""
     message = _parse(raw) if raw else None
+    verdict = _classify_inbound(mail, message)
+    found = calendar_facts(message) if message is not None else None
+    if found is None:
+        return verdict
+    method, organiser, attendees = found
+    return replace(verdict, calendar_method=method, organiser=organiser, attendees=attendees)
+
+
+def _classify_inbound(mail: Mail, message: Message | None) -> Verdict:
+    verdict = header_kind(mail)
     if verdict is not None and verdict.kind == "bounce":
         if message is None:
             return verdict
@@ -174,9 +188,72 @@ def classify_sent(raw: bytes | None) -> Verdict:
     reason = closing_note(text)
     excerpt = " ".join(text.split())[:EXCERPT_CHARS]
     language = detect_language(text) if text else None
+    quotable = quotable_runs(text)
     if reason:
-        return Verdict("closing", reason, language=language, excerpt=excerpt)
-    return Verdict("open", "expects an answer", language=language, excerpt=excerpt)
+        return Verdict("closing", reason, language=language, excerpt=excerpt, quotable=quotable)
+    return Verdict("open", "expects an answer", language=language, excerpt=excerpt, quotable=quotable)
+
+
+QUOTE_RUN_WORDS = 5  # short enough that a quoting client's new line breaks rarely split one
+
+
+def quotable_runs(text: str, wanted: int = 2) -> tuple[str, ...]:
+    """Runs of words of ``text`` that a message quoting it would hold as they are, to search for on the server.
+
+    Taken from inside single lines (a quote may wrap lines anew, but it keeps
+    what was on one line together, after its "> "), from the longest lines,
+    past the greeting: the words most particular to this message. Only
+    letters, digits and spaces, so that a server's search needs no escaping.
+    """
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    body = lines[1:] if len(lines) > 2 else lines  # the first line is most often the greeting
+    runs: list[str] = []
+    for line in sorted(body, key=len, reverse=True):
+        words = [w for w in (_WORD.findall(line)) if w]
+        if len(words) < QUOTE_RUN_WORDS + 2:
+            continue
+        middle = (len(words) - QUOTE_RUN_WORDS) // 2  # past a line's opening words, which repeat most
+        run = " ".join(words[middle:middle + QUOTE_RUN_WORDS])
+        if run in line and run not in runs:  # the words stand in the line just so (no punctuation between)
+            runs.append(run)
+        if len(runs) == wanted:
+            break
+    return tuple(runs)
+
+
+def calendar_facts(message: Message) -> tuple[str, str | None, tuple[str, ...]] | None:
+    """(METHOD, the organiser's address, the attendees who answered) of the first iMIP part (RFC 6047), or
+    None when there is none or it cannot be read."""
+    for part in message.walk():
+        if part.get_content_type() not in ("text/calendar", "application/ics"):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes) or not payload.strip():
+            continue
+        from icalendar import Calendar  # loaded only for mail that carries a calendar
+
+        try:
+            calendar = Calendar.from_ical(payload)
+        except Exception:  # a broken calendar is no calendar; the message is classified without it
+            continue
+        method = str(calendar.get("METHOD", "") or part.get_param("method") or "").upper() or None
+        for event in calendar.walk("VEVENT"):
+            organiser = _mailto(event.get("ORGANIZER"))
+            people = event.get("ATTENDEE") or []
+            people = people if isinstance(people, list) else [people]
+            answered = tuple(a for a in (_mailto(p) for p in people
+                                         if str(getattr(p, "params", {}).get("PARTSTAT", "")).upper()
+                                         not in ("", "NEEDS-ACTION")) if a)
+            return (method or "PUBLISH"), organiser, answered
+    return None
+
+
+def _mailto(value: object) -> str | None:
+    text = str(value or "").strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    text = text.strip().lower()
+    return text if "@" in text and not any(c.isspace() for c in text) else None
 
 
 def closing_note(text: str) -> str | None:

@@ -125,6 +125,33 @@ class CalendarRules(Strict):
         return frozenset(d for item in self.vacation for d in parse_days(item))
 
 
+class InTouchRules(Strict):
+    """What ends the wait besides an answer in the thread itself (DOMAIN.md R2; issue 18).
+
+    A reply does not always come as a tidy reply: each switch names one
+    other shape of "they were in touch", all on by default, because a missed
+    follow-up can be made later while one to someone who answered cannot be
+    taken back. Automatic mail (auto-replies, bounces, receipts, lists,
+    no-reply senders) never counts, whatever these say.
+    """
+
+    contact: bool = Field(default=True, description=(
+        "A message from someone you wrote to (or an address `contacts` gives as their alias), "
+        "after your last message in the thread, whatever its subject."))
+    organisation: bool = Field(default=True, description=(
+        "The same from someone at their organisation (their domain or a subdomain of it; never a "
+        "free-mail domain or your own)."))
+    same_subject: bool = Field(default=True, description="A message under the same subject, from anyone.")
+    quotes: bool = Field(default=True, description=(
+        "A message that quotes yours, from anyone (searched on the server before a draft is written)."))
+    calendar: bool = Field(default=True, description=(
+        "A calendar invitation they organise, or their answer to an invitation you sent."))
+    other_accounts: bool = Field(default=True, description="Mail in your other accounts counts too.")
+    other_topics: bool = Field(default=True, description=(
+        "A reply of theirs in another of your conversations (about something else) counts too; "
+        "off, only a message that starts a conversation of its own does."))
+
+
 class Digest(Strict):
     """The weekly review in INBOX (DOMAIN.md R18)."""
 
@@ -157,6 +184,16 @@ class Contact(Strict):
     subdivision: str | None = None
     prefers: Literal["email", "phone"] | None = Field(
         default=None, description="phone: no draft; the digest reminds you to call (R19).")
+    aliases: list[str] = Field(
+        default=[], description="Other addresses this person writes from: mail from them counts as theirs.")
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "@" not in item or item.startswith("@") or any(c.isspace() for c in item):
+                raise ValueError(f"{item!r} is not an e-mail address")
+        return [v.lower() for v in value]
 
     @field_validator("country")
     @classmethod
@@ -186,6 +223,7 @@ class Settings(Strict):
     builtin_scenario_rules: bool = True
     default_scenario: str = "default"
     calendar: CalendarRules = CalendarRules()
+    in_touch: InTouchRules = InTouchRules()
     digest: Digest = Digest()
     sender_name: str | None = None
     signature: str | None = None
@@ -203,6 +241,8 @@ class Settings(Strict):
         for key in value:
             if "@" not in key or any(c.isspace() for c in key):
                 raise ValueError(f"{key!r} is neither an address (kim@example.com) nor a domain (@example.com)")
+            if key.startswith("@") and value[key].aliases:
+                raise ValueError(f"{key!r}: aliases belong to one person; give them under an address")
         return {k.lower(): v for k, v in value.items()}
 
     @field_validator("timezone")
@@ -260,6 +300,16 @@ class Settings(Strict):
     @property
     def windows(self) -> tuple[tuple[time, time], ...]:
         return tuple(sorted(parse_window(w) for w in self.draft_hours))
+
+    def aliases(self) -> dict[str, frozenset[str]]:
+        """Each address a contact entry names (itself and its ``aliases``) -> all of them: one person."""
+        groups: dict[str, frozenset[str]] = {}
+        for key, contact in self.contacts.items():
+            if contact.aliases and not key.startswith("@"):
+                group = frozenset([key, *contact.aliases])
+                for address in group:
+                    groups[address] = groups.get(address, frozenset()) | group
+        return groups
 
     def policy(self, scenario: str) -> Policy:
         """The scenario's policy: the built-in one, with the keys the config gives replacing its own."""
@@ -528,7 +578,7 @@ def _resolve(defaults: Settings, account: AccountModel) -> Account:
         own["policies"] = _merge_models(defaults.policies, own["policies"])
     if "contacts" in own:
         own["contacts"] = _merge_models(defaults.contacts, own["contacts"])
-    for section in ("calendar", "digest"):
+    for section in ("calendar", "in_touch", "digest"):
         if section in own:
             own[section] = _merged(getattr(defaults, section), own[section])
     settings = defaults.model_copy(update=own)

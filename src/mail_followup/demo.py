@@ -79,15 +79,21 @@ def sample_mail() -> list[tuple[str, bytes, datetime]]:
         ("INBOX", _mail("Sam Lee <sam@example.net>", me, "Automatic reply: Speaking at our meetup", _day(12, 15),
                         "I am out of the office until December 2.", "meetup-ooo", reply_to="meetup",
                         extra={"Auto-Submitted": "auto-replied"})),
+        # Answered outside the thread: the recruiter wrote back in a new thread, with a new subject.
+        ("Sent", _mail(me, "jobs@nordic.example", "Application: UX designer", _day(14),
+                       "Hello,\n\nI would like to apply for the UX designer position; my portfolio is attached.\n\n"
+                       "Kari", "ux")),
+        ("INBOX", _mail("Eva Holm <eva.holm@nordic.example>", me, "Interview invitation", _day(5),
+                        "Hi Kari, thank you for your application. Could you come by on Friday at ten?", "ux-invite")),
         # Too recent: waiting.
         ("Sent", _mail(me, "Maria Nilsson <maria@example.se>", "Intro: Maria and Jonas", _day(2),
                        "Hi Maria,\n\nAs promised, meet Jonas, who is hiring designers.\n\nKari", "intro")),
         # Two follow-ups already sent: capped.
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Joint workshop idea", _day(37),
+        ("Sent", _mail(me, "Lena Fischer <lena@werkstatt.example>", "Joint workshop idea", _day(37),
                        "Hi Lena,\n\nI have an idea for a joint workshop of our teams.\n\nKari", "partner")),
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Joint workshop idea", _day(29),
+        ("Sent", _mail(me, "Lena Fischer <lena@werkstatt.example>", "Re: Joint workshop idea", _day(29),
                        "Hi Lena,\n\nJust checking in on the idea below.\n\nKari", "partner-2", reply_to="partner")),
-        ("Sent", _mail(me, "Lena Fischer <lena@firma.example>", "Re: Joint workshop idea", _day(21),
+        ("Sent", _mail(me, "Lena Fischer <lena@werkstatt.example>", "Re: Joint workshop idea", _day(21),
                        "Hi Lena,\n\nShould I stop following up on this?\n\nKari", "partner-3", reply_to="partner-2")),
         # German, due: the follow-up is written in German, in the Sie form of the original.
         ("Sent", _mail(me, "Jürgen Groß <juergen@firma.example.de>", "Bewerbung als Entwicklerin", _day(9, 15),

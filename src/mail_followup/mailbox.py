@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -413,6 +413,26 @@ class Mailbox:
                     if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
                         bodies[uid] = value
         return bodies
+
+    def search_text(self, folder: str, phrases: Sequence[str], since: date) -> list[int]:
+        """UIDs of the messages of ``folder`` that arrived on ``since`` or later and whose text holds any of
+        ``phrases``: the server searches, nothing is fetched. An error of the search is logged and finds
+        nothing (it only ever adds a reason not to write a draft)."""
+        if not phrases:
+            return []
+        self.examine(folder)
+        criteria: list[Any] = ["SINCE", since]
+        for phrase in phrases[:-1]:
+            criteria += ["OR", "BODY", phrase]
+        criteria += ["BODY", phrases[-1]]
+        charset = None if all(p.isascii() for p in phrases) else "UTF-8"
+        try:
+            return sorted(self.client.search(criteria, charset=charset))
+        except IMAPClientError as exc:
+            if isinstance(exc, imaplib.IMAP4.abort):
+                raise
+            log.warning("%s: %s: the server could not search the text of its messages: %s", self.account, folder, exc)
+            return []
 
     # --- drafts -------------------------------------------------------------------------
 

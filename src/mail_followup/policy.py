@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from mail_followup.config import Settings
+from mail_followup.intouch import Touch
 from mail_followup.scenarios import match_scenario
 from mail_followup.threads import Thread, most_specific
 from mail_followup.timing import NOON, WEEKDAY_NAMES, Calendar, add_business_days, first_allowed_moment
@@ -27,6 +28,7 @@ class Decision:
     attempt_kind: str  # "first", "later" or "last" (the "should I stop?" note, R11)
     not_before: datetime | None
     reasons: tuple[str, ...]
+    touch: Touch | None = None  # the message outside the thread that ended the wait, when one did
 
 
 def in_lookback(thread: Thread, settings: Settings, now: datetime) -> bool:
@@ -49,6 +51,7 @@ def decide(
     snoozed: Mapping[str, date] | None = None,
     own: Collection[str] = (),
     dismissed: Mapping[int, datetime] | None = None,
+    touch: Touch | None = None,
 ) -> Decision:
     """Decide the state of ``thread`` at ``now``.
 
@@ -56,14 +59,15 @@ def decide(
     Drafts; ``stoplist`` the contacts (addresses) and threads (keys) never
     to follow up, and why; ``snoozed`` the threads the user put off, until
     when; ``own`` the user's addresses; ``dismissed`` the attempts whose
-    draft the user deleted without sending, and when that was seen. While the user's message is unread
+    draft the user deleted without sending, and when that was seen; ``touch`` the message outside the
+    thread that ended its wait (``intouch.first_touch``), if any. While the user's message is unread
     and its body could still change the scenario, every scenario it could
     be is decided and the earliest moment counts: the body is then read in
     time, and nothing is written before it is.
     """
     match = match_scenario(thread, settings, own)
     chosen = _decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {}, dismissed or {},
-                     match.scenario, match.why)
+                     match.scenario, match.why, touch)
     if not match.could_be or chosen.state not in ("waiting", "due", "capped", "call", "snoozed"):
         return chosen
     seen = [settings.policy(match.scenario)]  # scenarios with the same policy decide the same
@@ -72,7 +76,7 @@ def decide(
         if (policy := settings.policy(other)) not in seen:
             seen.append(policy)
             alternatives.append(_decide(thread, settings, cal, now, drafted, stoplist or {}, snoozed or {},
-                                        dismissed or {}, other, "your message could still turn out to be this"))
+                                        dismissed or {}, other, "your message could still turn out to be this", touch))
     maybe = ", ".join(match.could_be)
     due = sorted((a for a in alternatives if a.state == "due"), key=lambda a: a.not_before or now)
     if due and chosen.state != "due":
@@ -92,7 +96,7 @@ def decide(
 def _decide(
     thread: Thread, settings: Settings, cal: Calendar, now: datetime, drafted: Container[int],
     stoplist: Mapping[str, str], snoozed: Mapping[str, date], dismissed: Mapping[int, datetime], scenario: str,
-    why: str,
+    why: str, touch: Touch | None = None,
 ) -> Decision:
     policy = settings.policy(scenario)
     rules = settings.calendar
@@ -108,7 +112,8 @@ def _decide(
 
     def done(state: str, not_before: datetime | None = None) -> Decision:
         # The same reasons recur from thread to thread: one copy each (MB at 100,000 threads).
-        return Decision(thread.key, state, scenario, attempt, kind, not_before, tuple(map(sys.intern, reasons)))
+        return Decision(thread.key, state, scenario, attempt, kind, not_before, tuple(map(sys.intern, reasons)),
+                        touch if state == "replied" else None)
 
     if thread.forced:
         reasons.append(f"tracked: {thread.forced}")
@@ -140,6 +145,9 @@ def _decide(
     if stopped:
         reasons.extend(f"{address} is on the stop list: {why}" for address, why in stopped.items())
         return done("stopped")
+    if touch is not None:
+        reasons.append(touch.reason(cal.tz))
+        return done("replied")
     last = thread.last_user.date.astimezone(cal.tz)
     reasons.append(
         f"your last message on {_day(last, cal)} at {last:%H:%M}; "

@@ -8,13 +8,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TextIO
 
-GROUP_ORDER = ("due", "drafted", "call", "waiting", "snoozed", "capped", "stopped", "bounced", "replied", "ignored")
+TOUCHED = "touched"  # a group of the table: answered, but outside the thread (a report's ``in_touch``)
+
+GROUP_ORDER = ("due", "drafted", "call", "waiting", "snoozed", TOUCHED, "capped", "stopped", "bounced", "replied",
+               "ignored")
 HEADINGS = {
     "due": "Due now (not yet written)",
     "drafted": "Drafts ready to review and send",
     "call": "Call them instead (they prefer the phone)",
     "waiting": "Waiting",
     "snoozed": "Snoozed",
+    TOUCHED: "In touch outside the thread (if that was no answer: mail-followup resume MESSAGE-ID)",
     "capped": "Reached the cap (no more follow-ups)",
     "stopped": "Stopped",
     "bounced": "Bounced",
@@ -41,7 +45,9 @@ def write_json_document(out: TextIO, head: dict[str, Any], threads: Iterable[str
     out.write(after)
 
 
-TABLE_FIELDS = ("account", "state", "to", "subject", "last_sent", "not_before", "next_attempt")  # what table() reads
+# What table() reads.
+TABLE_FIELDS = ("account", "state", "to", "subject", "last_sent", "not_before", "next_attempt", "message_id",
+                "in_touch")
 
 
 def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = False) -> str:
@@ -51,7 +57,8 @@ def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = F
     """
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for thread in threads:
-        groups.setdefault(str(thread["state"]), []).append(thread)
+        state = str(thread["state"])
+        groups.setdefault(TOUCHED if state == "replied" and thread.get("in_touch") else state, []).append(thread)
     if not groups:
         return "No threads tracked yet. Run `mail-followup scan` first.\n"
     out: list[str] = []
@@ -62,7 +69,8 @@ def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = F
             out.append("")
             continue
         lines = [("contact", "subject", "days", "next", "account")]
-        for t in sorted(rows, key=lambda r: (str(r.get("not_before") or ""), str(r["subject"]))):
+        ordered = sorted(rows, key=lambda r: (str(r.get("not_before") or ""), str(r["subject"])))
+        for t in ordered:
             lines.append((
                 _short(", ".join(t.get("to") or []) or "-", 32),
                 _short(str(t["subject"]) or "(no subject)", 40),
@@ -71,10 +79,24 @@ def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = F
                 str(t["account"]),
             ))
         widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-        for row in lines:
+        for row, details in zip(lines, [None, *map(_touch_line, ordered)]):
             out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            if details:
+                out.append(details)
         out.append("")
     return "\n".join(out)
+
+
+def _touch_line(thread: Mapping[str, Any]) -> str | None:
+    """For a thread answered outside it: which message counted, when, where, and the key to resume it."""
+    touch = thread.get("in_touch")
+    if isinstance(touch, str):  # as status reads it: the JSON text of the field
+        touch = json.loads(touch)
+    if not touch:
+        return None
+    where = touch["folder"] + (f" ({touch['account']})" if touch.get("account") != thread.get("account") else "")
+    return (f"    {_short(str(touch['from']), 40)} wrote {str(touch['date'])[:16].replace('T', ' ')} in {where}: "
+            f"\u201c{_short(str(touch['subject']) or '(no subject)', 50)}\u201d  [{thread.get('message_id', '')}]")
 
 
 def _next(thread: Mapping[str, Any]) -> str:

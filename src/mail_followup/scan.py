@@ -21,16 +21,17 @@ import socket
 import sqlite3
 import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from email.policy import SMTP
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TextIO
 
 from imapclient.exceptions import IMAPClientError
 
-from mail_followup import bodies, credentials
+from mail_followup import bodies, credentials, inbound
 from mail_followup.compose import Quoted, Sender, as_bytes, compose, is_unedited
 from mail_followup.config import Account, Config, Settings, holiday_classes
 from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
@@ -43,7 +44,9 @@ from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
+from mail_followup.elsewhere import Elsewhere, inbound_floor
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
+from mail_followup.intouch import Touch
 from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific, rebuild
 from mail_followup.timing import Calendar, Region, recipient_regions
 from mail_followup.window import Changes, active_threads, conversation_threads
@@ -72,6 +75,7 @@ class AccountResult:
     replaced: set[str] | None = None
     based_on: int | None = None
     decide_all_next: bool = False  # something this pass learned changes threads it did not decide again
+    inbound_seen: int | None = None  # the latest write of the inbound index the reports were decided with
 
     @property
     def ok(self) -> bool:
@@ -142,26 +146,62 @@ def scan(
     with Store(config.state_dir) as store:  # opened here first: a new state is created and migrated once
         if len(accounts) == 1:
             return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress,
-                                                 reports)])
+                                                 reports, config.accounts)])
+    # An answer may have come to another account: each one reads its folders before any of them decides.
+    gate = SyncGate([a.name for a in accounts])
 
     def one(acct: Account) -> AccountResult:
         with Store(config.state_dir) as own:  # a connection per thread; WAL lets them write in turn
-            return scan_account(acct, own, now, dry_run, secret, cancel, progress, reports)
+            return scan_account(acct, own, now, dry_run, secret, cancel, progress, reports, config.accounts, gate)
 
     # Side by side, so that a slow or unreachable server costs its own account its timeout, not the others.
     with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts)), thread_name_prefix="pass") as pool:
         return ScanResult(now, list(pool.map(one, accounts)))
 
 
+class SyncGate:
+    """The accounts of one scan read their folders before any of them decides, so that an answer that came
+    to another account is in the index when a thread is decided (DOMAIN.md R2; issue 18)."""
+
+    WAIT = 600.0  # seconds an account waits for the others' reading: a stuck server may not hold it longer
+
+    def __init__(self, names: Collection[str]) -> None:
+        self._read = {name: threading.Event() for name in names}
+        self._failed: set[str] = set()
+
+    def read(self, name: str, failed: bool = False) -> None:
+        """``name`` has read its folders, or will not (``failed``): the others need not wait for it."""
+        if failed and not self._read[name].is_set():
+            self._failed.add(name)
+        self._read[name].set()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._read)
+
+    def has_read(self, name: str) -> bool:
+        return self._read.get(name) is not None and self._read[name].is_set() and name not in self._failed
+
+    def wait_for(self, names: Collection[str]) -> None:
+        """Wait for these accounts to have read their folders (at most ``WAIT`` seconds in all)."""
+        deadline = time.monotonic() + self.WAIT
+        for name in names:
+            if name in self._read:
+                self._read[name].wait(max(0.0, deadline - time.monotonic()))
+
+
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
                  cancel: threading.Event | None = None, progress: Progress | None = None,
-                 reports: bool = True) -> AccountResult:
+                 reports: bool = True, everyone: Sequence[Account] = (), gate: SyncGate | None = None
+                 ) -> AccountResult:
+    """One account's pass; ``everyone`` the accounts of the config (an answer may be in any of them), ``gate``
+    what it waits for before deciding when several accounts are scanned together."""
     result = AccountResult(account.name)
     try:
         with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
             if progress is not None:
                 mailbox.progress = functools.partial(progress, account.name)
-            _pass(account, mailbox, store, now, dry_run, result, cancel)
+            _pass(account, mailbox, store, now, dry_run, result, cancel, tuple(everyone) or (account,), gate)
             if not dry_run and result.ok and account.settings.digest.enabled:
                 _weekly_digest(account, mailbox, store, result, now)
     except MailFollowupError as exc:
@@ -188,6 +228,9 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         result.errors.append(message)
         result.failure = "local"
         log.error("%s", message)
+    finally:
+        if gate is not None:
+            gate.read(account.name, failed=True)  # when it got that far, it said so already
     from_state = result.unchanged  # the reports to hand on are those in the state
     if not dry_run:
         error = "; ".join(result.errors) or None
@@ -196,7 +239,7 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
             store.save_reports(account.name, None if keep else result.threads, result.ok, error,
                                result.decided_for or now,
                                None if result.decide_all_next else fingerprint(account), result.generation,
-                               None if keep else result.replaced, result.based_on)
+                               None if keep else result.replaced, result.based_on, result.inbound_seen)
         except sqlite3.Error as exc:
             if result.failure != "local":
                 result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
@@ -306,23 +349,53 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
     """
     wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
     with Store(config.state_dir) as store:
+        floor = inbound_floor(config.accounts, now)
         for account in config.accounts:
             settings = account.settings
+            verdicts = store.verdicts(account.name)
             threads = conversation_threads(store, account.name, account.addresses,
                                            now - timedelta(days=settings.history_days), wanted,
-                                           store.verdicts(account.name), tracking_rules(settings))
+                                           verdicts, tracking_rules(settings))
             for thread in threads:
                 if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
-                    drafted, dismissed = ledger_facts(store.all_drafts(account.name).get(thread.key, {}))
-                    decision = decide(thread, settings, Calendars(settings, account.addresses).for_thread(thread),
-                                      now, drafted=drafted, stoplist=store.stoplist(account.name),
-                                      snoozed=store.snoozed(account.name), own=account.addresses,
-                                      dismissed=dismissed)
+                    for acct in config.accounts:  # the inbound index, from the local header index alone
+                        inbound.prepare(store, acct.name, acct.addresses, floor)
+                    decision = decide_thread(thread, account, Calendars(settings, account.addresses), now,
+                                             store.all_drafts(account.name), store.stoplist(account.name),
+                                             store.snoozed(account.name), Elsewhere(store, account, config.accounts),
+                                             verdicts)
                     if not in_lookback(thread, settings, now):
                         decision = _with(decision, "ignored", f"your last message is older than lookback_days "
                                          f"({settings.lookback_days}): it is not followed up")
                     return account, thread, decision
     return None
+
+
+OPEN = frozenset(inbound.OPEN_STATES)  # the decisions mail outside the thread may change
+
+
+def decide_thread(thread: Thread, account: Account, calendars: Calendars, now: datetime,
+                  ledger: Mapping[str, dict[int, DraftRecord]], stoplist: Mapping[str, str],
+                  snoozed: Mapping[str, date], elsewhere: Elsewhere, verdicts: Mapping[str, Verdict]) -> Decision:
+    """The decision of one thread: the rules of ``policy.decide``, then, for a thread that would wait or be
+    written, whether someone was in touch outside it (issue 18), and whether an account never read yet
+    holds a draft back. ``explain`` and a pass decide alike through here."""
+    settings = account.settings
+    drafted, dismissed = ledger_facts(ledger.get(thread.key, {}))
+    cal = calendars.for_thread(thread)
+
+    def decided(touch: Touch | None = None) -> Decision:
+        return decide(thread, settings, cal, now, drafted=drafted, stoplist=stoplist, snoozed=snoozed,
+                      own=account.addresses, dismissed=dismissed, touch=touch)
+
+    decision = decided()
+    if decision.state in OPEN:
+        touch = elsewhere.first(thread, verdicts)
+        if touch is not None:
+            decision = decided(touch)
+    if decision.state == "due" and (why := elsewhere.hold()):
+        decision = _with(decision, "waiting", why)
+    return decision
 
 
 def stop(config: Config, target: str, now: datetime) -> list[str]:
@@ -439,12 +512,10 @@ class Calendars:
         return self._cache[key]
 
 
-def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult,
-          cancel: threading.Event | None = None) -> None:
-    settings = account.settings
-    folders = mailbox.discover(account.folders)
-    log.info("%s: folders %s", account.name, folders.how)
-    since = now - timedelta(days=settings.history_days)
+def _sync(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, since: datetime,
+          gate: SyncGate | None) -> bool:
+    """Read what changed in the scanned folders into the index; return whether anything did. With ``gate``,
+    wait then for the other accounts of the scan to have read theirs."""
     changed = False
     for folder in folders.scanned():
         cursor = store.cursor(account.name, folder)
@@ -457,13 +528,39 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new) + synced.written,
                  len(synced.vanished))
         del synced
+    if gate is not None:
+        gate.read(account.name)
+        # An account never read before may hold the answer: wait for it. One read before has its index,
+        # and a stuck server costs only its own account its time.
+        gate.wait_for([name for name in gate.names if name != account.name and not store.has_read(name)])
+    return changed
+
+
+def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_run: bool, result: AccountResult,
+          cancel: threading.Event | None = None, everyone: Sequence[Account] = (), gate: SyncGate | None = None
+          ) -> None:
+    settings = account.settings
+    everyone = tuple(everyone) or (account,)
+    folders = mailbox.discover(account.folders)
+    log.info("%s: folders %s", account.name, folders.how)
+    since = now - timedelta(days=settings.history_days)
+    floor = inbound_floor(everyone, now)
+    for acct in everyone:  # an answer may come to any account: each one's inbound index is kept from here
+        inbound.prepare(store, acct.name, acct.addresses, floor)
+    changed = _sync(account, mailbox, store, folders, since, gate)
     if not changed and not dry_run:
         # A draft deleted, edited or sent changes the Drafts folder only, which is not scanned: look at it.
         outstanding = [r for records in store.all_drafts(account.name).values() for r in records.values()
                        if r.state in OUTSTANDING]
         changed = any(r.state == "missing" for r in outstanding) or bool(outstanding) and (
             mailbox.folder_status(folders.drafts) != store.drafts_folder_status(account.name))
-    if not changed and not dry_run and _unchanged(account, store, now):
+    elsewhere = Elsewhere(store, account, everyone, [n for n in gate.names if gate.has_read(n)] if gate else ())
+    result.inbound_seen = inbound.latest(store.db)
+    # Mail indexed since the standing reports, in this account or another, may have put their contacts in
+    # touch: those threads are decided again (asked only while the reports may stand at all).
+    seen = store.decided_inbound(account.name)
+    touched = elsewhere.marks(seen) if not dry_run and _standing_since(account, store, now) else set()
+    if not changed and not dry_run and not touched and _unchanged(account, store, now):
         log.info("%s: nothing new, and no thread reached its next moment", account.name)
         result.unchanged = True  # scan_account hands on the standing reports
         # ... as decided then, from what the index held then: what left its window since is seen next time.
@@ -479,14 +576,15 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     following = {key for key, records in ledger.items() if any(r.state in OUTSTANDING for r in records.values())}
     # Only the conversations active within lookback_days, and only their messages, are read back; after new
     # mail, only those of them it touched (a dry run, which records nothing, decides them all).
-    changes, expired = (None, set()) if dry_run else _changes(account, store, now, following)
+    changes, expired = (None, set()) if dry_run else _changes(account, store, now, following | touched)
     threads, mails, replaced = active_threads(store, account.name, account.addresses, since, lookback, verdicts,
                                               rules, changes)
     # Answers are read for a stop request once they arrive after a pass; on the first pass only the
     # threads about to be written read theirs (below), so a first pass stays cheap on a large mailbox.
     decided_at, _ = store.last_decision(account.name)
     answers_since = max(decided_at - RECENT_ANSWERS, lookback) if decided_at else None
-    needed = account_needs(threads, mails, verdicts, answers_since, lookback)
+    needed = account_needs(threads, mails, verdicts, answers_since, lookback) + _calendars_unread(
+        account, store, verdicts, lookback)
     stops_at_start = len(store.stoplist(account.name))
     if needed:
         learned = _read_bodies(account, mailbox, store, needed)
@@ -511,9 +609,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     snoozed = store.snoozed(account.name)
 
     def decision_for(thread: Thread) -> Decision:
-        drafted, dismissed = ledger_facts(ledger.get(thread.key, {}))
-        return decide(thread, settings, calendars.for_thread(thread), now, drafted=drafted, stoplist=stoplist,
-                      snoozed=snoozed, own=account.addresses, dismissed=dismissed)
+        return decide_thread(thread, account, calendars, now, ledger, stoplist, snoozed, elsewhere, verdicts)
 
     # A settled thread (nothing to write, no draft of it to follow) is reported at once and let go with its
     # messages: a first pass over a large mailbox never holds every thread, decision and report together.
@@ -528,6 +624,12 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decided[thread.key] = (thread, decision)
             else:
                 settled.append(report(account, thread, decision, None))
+    if not dry_run and following and elsewhere.new_here(seen):
+        # A draft waits in Drafts, and new mail came: does any of it quote the message followed up?
+        for key in following & decided.keys():
+            thread, decision = decided[key]
+            if decision.state == "drafted" and elsewhere.search_quotes(mailbox, folders.replies, thread, verdicts):
+                decided[key] = (thread, decision_for(thread))
     if not dry_run and following:
         notes = _follow_drafts(account, mailbox, store, folders, decided, ledger, now)
         if notes:  # what happened to the drafts changes those threads' decisions
@@ -580,6 +682,11 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         places = limit - written
         queue = due[places:] + queue  # read already; still in order, ahead of the rest
         ready = [decided[d.thread_key] for d in due[:places]]
+        # Right before writing, the server is asked whether a message quotes the one followed up.
+        for thread, _ in ready:
+            if elsewhere.search_quotes(mailbox, folders.replies, thread, verdicts):
+                decided[thread.key] = (thread, decision_for(thread))
+        ready = [(t, d) for t, d in (decided[t.key] for t, _ in ready) if d.state == "due"]
         before = result.written
         for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result, cancel):
             decided[thread.key] = (thread, decision)
@@ -684,6 +791,18 @@ def _withdraw(account: Account, mailbox: Mailbox, store: Store, folders: FolderM
     return notes
 
 
+def _calendars_unread(account: Account, store: Store, verdicts: Mapping[str, Verdict], since: datetime
+                      ) -> list[Needed]:
+    """The account's recent messages that may carry a calendar invitation or answer, not read yet: an
+    invitation from a calendar service names its organiser only inside (issue 18)."""
+    by_folder: dict[str, list[int]] = {}
+    for folder, uid, message_id in inbound.unread_calendar(store.db, account.name, since):
+        if message_id not in verdicts:
+            by_folder.setdefault(folder, []).append(uid)
+    return [Needed(mail, False, "is there a calendar invitation or answer inside?")
+            for folder, uids in by_folder.items() for mail in store.mails_by_uid(account.name, folder, uids)]
+
+
 def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[Needed]) -> dict[str, Verdict]:
     """Fetch and classify the bodies a decision depends on; record the verdicts and any stop request."""
     by_folder: dict[str, list[Needed]] = {}
@@ -704,6 +823,9 @@ def _read_bodies(account: Account, mailbox: Mailbox, store: Store, needed: list[
                                       f"asked to stop on {item.mail.date.date().isoformat()} ({verdict.reason})",
                                       item.mail.message_id)
     store.save_verdicts(account.name, found)
+    if any(v.calendar_method for v in found.values()):  # news for the other accounts' standing reports too
+        with store.transaction() as db:
+            inbound.restamp(db, account.name, [m for m, v in found.items() if v.calendar_method])
     return found
 
 
@@ -858,5 +980,7 @@ def report(account: Account, thread: Thread, decision: Decision, draft: DraftRec
         "draft_message_id": draft.message_id if draft and decision.state == "drafted" else None,
         "last_sent": thread.last_user.date.astimezone(tz).isoformat(timespec="seconds"),
         "reasons": list(decision.reasons),
+        # Which message outside the thread ended the wait, where one did (an extension of the contract).
+        **({"in_touch": decision.touch.as_report(tz)} if decision.touch is not None else {}),
     }
 

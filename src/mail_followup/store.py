@@ -142,6 +142,33 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE passes ADD COLUMN generation INTEGER;
         """,
     ),
+    (
+        "the inbound index: who wrote when, by address, organisation and subject, for answers outside their thread",
+        # Issue 18 (inbound.py). The first pass after this decides every thread again with the new rule, and
+        # reads your own messages again when it needs them, for the words a quote of them would hold.
+        """
+        CREATE TABLE inbound (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, message_id TEXT NOT NULL,
+            address TEXT NOT NULL, name TEXT NOT NULL, organisation TEXT NOT NULL,
+            subject TEXT NOT NULL, subject_key INTEGER NOT NULL, date TEXT NOT NULL,
+            human INTEGER NOT NULL, replies INTEGER NOT NULL, calendar INTEGER NOT NULL);
+        CREATE UNIQUE INDEX inbound_by_id ON inbound (account, message_id);
+        CREATE INDEX inbound_by_address ON inbound (address, date);
+        CREATE INDEX inbound_by_organisation ON inbound (organisation, date);
+        CREATE INDEX inbound_by_subject ON inbound (subject_key, date) WHERE subject_key != 0;
+        CREATE INDEX inbound_by_date ON inbound (account, date);
+        CREATE INDEX inbound_calendar ON inbound (date) WHERE calendar = 1;
+        CREATE TABLE inbound_kept (account TEXT PRIMARY KEY, own TEXT NOT NULL, since TEXT NOT NULL);
+        CREATE TABLE quoted (account TEXT NOT NULL, thread TEXT NOT NULL, message_id TEXT NOT NULL,
+            found_at TEXT NOT NULL, PRIMARY KEY (account, thread, message_id));
+        CREATE TABLE resumed (account TEXT NOT NULL, thread TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        ALTER TABLE passes ADD COLUMN inbound_seen INTEGER;
+        UPDATE passes SET fingerprint = NULL;
+        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%';
+        """,
+    ),
 )
 
 
@@ -174,6 +201,8 @@ class Store:
         os.close(fd)
         os.chmod(self.path, 0o600)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT)
+        # Per account, the addresses and the start the inbound index is kept for (inbound.prepare).
+        self.inbound_scope: dict[str, tuple[frozenset[str], datetime]] = {}
         self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
@@ -311,11 +340,20 @@ class Store:
                    (generation, *params))
         db.execute(f"DELETE FROM messages WHERE {where}", params)
 
-    @staticmethod
-    def _insert(db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
+    def _insert(self, db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
+        """Index ``mails``, and in the same transaction the inbound index (inbound.py) where a pass said what
+        it is kept for; otherwise the inbound rows are marked for rebuilding."""
+        from mail_followup import inbound
+
+        mails = list(mails)
         encoder = _RowEncoder()
         db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (encoder.row(account, m, generation) for m in mails))
+        scope = self.inbound_scope.get(account)
+        if scope is None:
+            inbound.forget(db, account)
+        else:
+            inbound.write(db, account, mails, *scope)
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
@@ -324,6 +362,24 @@ class Store:
         messages of the same moment in the order they were indexed (a folder read first, first).
         """
         return self._mails_where("account=? AND date >= ?", (account, _iso(since)))
+
+    def iter_mails(self, condition: str, params: tuple[object, ...], gone_first: bool = False) -> Iterator[Mail]:
+        """The indexed messages that meet ``condition``, one at a time (never a list of a whole mailbox)."""
+        reader = _MailReader()
+        tables = (("gone", True), ("messages", False)) if gone_first else (("messages", False), ("gone", True))
+        for table, gone in tables:
+            for r in self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE {condition}", params):
+                yield reader.mail(r, gone)
+
+    def mails_by_uid(self, account: str, folder: str, uids: Collection[int]) -> list[Mail]:
+        """The indexed live messages of ``folder`` with these UIDs."""
+        found: list[Mail] = []
+        wanted = sorted(uids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found += self._mails_where(f"account=? AND folder=? AND uid IN ({','.join('?' * len(chunk))})",
+                                       (account, folder, *chunk))
+        return [m for m in found if not m.gone]
 
     def _mails_where(self, condition: str, params: tuple[object, ...]) -> list[Mail]:
         """The indexed messages that meet ``condition``, live ones first, then by date and the order indexed."""
@@ -477,10 +533,10 @@ class Store:
     def save_reports(self, account: str, reports: Iterable[dict[str, object]] | None, ok: bool, error: str | None,
                      decided_at: datetime | None = None, fingerprint: str | None = None,
                      generation: int | None = None, replaced: Collection[str] | None = None,
-                     based_on: int | None = None) -> None:
+                     based_on: int | None = None, inbound_seen: int | None = None) -> None:
         """Record a pass: its thread reports (None keeps the last ones), whether it went well, and,
-        for a pass that went well, the moment it decided for, a fingerprint of what it decided from, and
-        the generation of the index it read.
+        for a pass that went well, the moment it decided for, a fingerprint of what it decided from, the
+        generation of the index it read and the latest write of the inbound index it had seen.
 
         A pass that decided only what changed gives ``replaced``, the keys of the standing reports its
         reports take the place of (the others stand), and ``based_on``, the generation those were decided
@@ -504,11 +560,11 @@ class Store:
                       r["not_before"], r["last_sent"]) for r in reports),
                 )
             if ok:
-                db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?,?)",
+                db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?,?,?)",
                            (account, _now(), 1, error, decided_at.isoformat() if decided_at else None, fingerprint,
-                            generation))
+                            generation, inbound_seen))
             else:  # what the failed pass synced may not be in the reports: decide everything next time
-                db.execute("INSERT INTO passes VALUES (?,?,0,?,NULL,NULL,NULL) ON CONFLICT (account) DO UPDATE SET "
+                db.execute("INSERT INTO passes VALUES (?,?,0,?,NULL,NULL,NULL,NULL) ON CONFLICT (account) DO UPDATE SET "
                            "finished_at=excluded.finished_at, ok=0, error=excluded.error, fingerprint=NULL",
                            (account, _now(), error))
 
@@ -524,6 +580,29 @@ class Store:
         row = self.db.execute("SELECT generation FROM passes WHERE account=? AND fingerprint IS NOT NULL",
                               (account,)).fetchone()
         return row[0] if row else None
+
+    def decided_inbound(self, account: str) -> int:
+        """The latest write of the inbound index the standing reports had seen (0: none, or unknown)."""
+        row = self.db.execute("SELECT inbound_seen FROM passes WHERE account=?", (account,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def has_read(self, account: str) -> bool:
+        """Whether a pass has read all the account's folders into the index and decided from them, once."""
+        return self.db.execute("SELECT 1 FROM passes WHERE account=? AND decided_at IS NOT NULL",
+                               (account,)).fetchone() is not None
+
+    def verdicts_of(self, account: str, message_ids: Collection[str]) -> dict[str, Verdict]:
+        """What the bodies of these messages of ``account`` said, where a pass read them."""
+        from mail_followup.classify import Verdict
+
+        wanted = sorted(message_ids)
+        found: dict[str, Verdict] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self.db.execute(f"SELECT message_id, verdict FROM verdicts WHERE account=? AND message_id IN "
+                                   f"({','.join('?' * len(chunk))})", (account, *chunk))
+            found.update((r[0], Verdict.from_json(r[1])) for r in rows)
+        return found
 
     def forget_decisions(self, account: str) -> None:
         """Make the next pass decide every thread again (after a change the fingerprint cannot see)."""

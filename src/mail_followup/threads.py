@@ -47,6 +47,11 @@ def base_subject(subject: str) -> str:
     return " ".join(_PREFIX.sub("", subject).split()).casefold()
 
 
+def is_noreply(address: str) -> bool:
+    """A sender no one reads: no-reply, do-not-reply, mailer-daemon, notifications and the like."""
+    return bool(_NOREPLY.match(address))
+
+
 def display_subject(subject: str) -> str:
     """The subject without reply/forward prefixes, as written."""
     return " ".join(_PREFIX.sub("", subject).split())
@@ -281,7 +286,7 @@ def _tracking(original: Mail, own: set[str], verdicts: Mapping[str, Verdict], ru
     if contact and contact[0] == "always":
         return f"the config says always to follow up with {contact[1]}", None
     if original.bulk:
-        return None, "sent to a mailing list or as bulk mail (List-Id or Precedence)"
+        return None, "sent to a mailing list or as bulk mail (List-Id, List-Unsubscribe or Precedence)"
     if len(others) > rules.bulk_recipients:
         return None, f"sent to {len(others)} people (more than {rules.bulk_recipients}: a bulk send)"
     if all(_NOREPLY.match(a) for a in others):

@@ -1,0 +1,191 @@
+"""The inbound index of the state: who wrote when, by address, organisation and subject (issue 18).
+
+An answer outside its thread (a new thread from the contact, a colleague's
+answer, an invitation, mail in another account) is found here without
+reading mail again: every message from someone else that a person wrote,
+or that may carry a calendar invitation or answer, is one row, kept while
+it is recent enough to matter (the longest lookback_days of the config and
+a margin). Rows are written in the same transaction as the header index
+(``Store._insert``); each write takes a new ``seq``, so a pass asks what
+arrived in any account since its standing decisions with one range.
+
+A message the user deleted keeps its row: an answer deleted is still an
+answer. The rows of an account are rebuilt from its header index when its
+own addresses change, or when a pass needs an older start than the rows
+have; a write made without knowing the account's addresses (a test, a tool)
+marks them for rebuilding.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from mail_followup.headers import Mail
+
+if TYPE_CHECKING:  # intouch loads the phrase lists: only a pass that writes or asks needs them
+    from mail_followup.intouch import ContactSide, Inbound
+    from mail_followup.store import Store
+
+MARGIN = timedelta(days=7)  # kept beyond the longest lookback: a little more is never wrong
+OPEN_STATES = ("waiting", "due", "drafted", "snoozed", "call", "capped")  # reports new mail may change
+_COLUMNS = ("account, folder, uid, message_id, address, name, organisation, subject, subject_key, date, human, "
+            "replies, calendar")
+_WRITE_CHUNK = 2000
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Collection[str], floor: datetime) -> None:
+    """Index the messages of ``mails`` from someone else, dated ``floor`` or later, that can count."""
+    from mail_followup.intouch import Inbound
+
+    rows = []
+    for mail in mails:
+        if mail.sender is None or mail.sender.address in own or mail.date < floor:
+            continue
+        found = Inbound.of(account, mail)
+        if found is not None:
+            rows.append(_row(found))
+    if rows:
+        db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+
+def _row(found: Inbound) -> tuple[object, ...]:
+    return (found.account, found.folder, found.uid, found.message_id, found.address, found.name,
+            found.organisation, found.subject, found.subject_key, _iso(found.date), int(found.human),
+            int(found.replies), int(found.calendar))
+
+
+def prepare(store: Store, account: str, own: Collection[str], floor: datetime) -> None:
+    """Make the account's rows complete from ``floor`` for these addresses, and let the store keep them so.
+
+    Cheap when nothing changed: the rows older than needed are dropped at
+    most once a day. A first pass after an upgrade, a changed set of own
+    addresses, or an older start (``explain --now`` in the past) rebuilds
+    them from the header index.
+    """
+    own_text = " ".join(sorted(own))
+    kept = store.db.execute("SELECT own, since FROM inbound_kept WHERE account=?", (account,)).fetchone()
+    if kept is None or kept[0] != own_text or datetime.fromisoformat(kept[1]) > floor:
+        _rebuild(store, account, set(own), floor)
+    elif floor - datetime.fromisoformat(kept[1]) > timedelta(days=1):
+        with store.transaction() as db:
+            db.execute("DELETE FROM inbound WHERE account=? AND date < ?", (account, _iso(floor)))
+            db.execute("UPDATE inbound_kept SET since=? WHERE account=?", (_iso(floor), account))
+    store.inbound_scope[account] = (frozenset(own), floor)
+
+
+def _rebuild(store: Store, account: str, own: set[str], floor: datetime) -> None:
+    with store.transaction() as db:
+        db.execute("DELETE FROM inbound WHERE account=?", (account,))
+        batch: list[Mail] = []
+        # Gone copies first, live ones after: where both exist, the live copy's folder is the one shown.
+        for mail in store.iter_mails("account=? AND date >= ?", (account, _iso(floor)), gone_first=True):
+            batch.append(mail)
+            if len(batch) == _WRITE_CHUNK:
+                write(db, account, batch, own, floor)
+                batch = []
+        write(db, account, batch, own, floor)
+        db.execute("INSERT OR REPLACE INTO inbound_kept VALUES (?,?,?)", (account, " ".join(sorted(own)), _iso(floor)))
+
+
+def forget(db: sqlite3.Connection, account: str) -> None:
+    """The account's rows may miss what was just written: the next ``prepare`` rebuilds them."""
+    db.execute("DELETE FROM inbound_kept WHERE account=?", (account,))
+
+
+def latest(db: sqlite3.Connection) -> int:
+    """The ``seq`` of the latest write of the index (0 before any): what a pass decided from."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='inbound'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def candidates(db: sqlite3.Connection, accounts: Sequence[str], after: datetime, side: ContactSide,
+               quoting: Collection[str] = ()) -> list[Inbound]:
+    """Every row dated after ``after`` that may end the wait of ``side``: from its addresses or
+    organisations, under its subject, quoting it, or carrying a calendar. ``intouch.first_touch`` weighs them."""
+    when = _iso(after)
+    parts, params = [], []
+    if side.addresses:
+        parts.append(f"address IN ({','.join('?' * len(side.addresses))}) AND date > ?")
+        params += [*sorted(side.addresses), when]
+    if side.organisations:
+        parts.append(f"organisation IN ({','.join('?' * len(side.organisations))}) AND date > ?")
+        params += [*sorted(side.organisations), when]
+    if side.subject_key:
+        parts.append("subject_key = ? AND date > ?")
+        params += [side.subject_key, when]
+    if quoting:
+        parts.append(f"message_id IN ({','.join('?' * len(quoting))}) AND date > ?")
+        params += [*sorted(quoting), when]
+    parts.append("calendar = 1 AND date > ?")
+    params.append(when)
+    sql = " UNION ".join(f"SELECT {_COLUMNS} FROM inbound WHERE {p}" for p in parts)
+    wanted = set(accounts)
+    return [found for found in map(_inbound, db.execute(sql, params)) if found.account in wanted]
+
+
+def arrivals(db: sqlite3.Connection, accounts: Sequence[str], seen: int) -> list[Inbound]:
+    """The rows written after ``seq`` ``seen``, in ``accounts``."""
+    wanted = set(accounts)
+    rows = db.execute(f"SELECT {_COLUMNS} FROM inbound WHERE seq > ?", (seen,))
+    return [found for found in map(_inbound, rows) if found.account in wanted]
+
+
+def unread_calendar(db: sqlite3.Connection, account: str, since: datetime) -> list[tuple[str, int, str]]:
+    """(folder, UID, Message-ID) of the account's rows dated ``since`` or later that may carry a calendar
+    and whose body no pass has read yet."""
+    rows = db.execute("SELECT folder, uid, message_id FROM inbound WHERE calendar = 1 AND date >= ? AND account=? "
+                      "AND message_id NOT IN (SELECT message_id FROM verdicts WHERE account=?)",
+                      (_iso(since), account, account))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def restamp(db: sqlite3.Connection, account: str, message_ids: Collection[str]) -> None:
+    """Give the rows a new ``seq``: what their bodies said is news to the other accounts' standing reports
+    (an invitation read in one account may end a wait in another)."""
+    for message_id in message_ids:  # the row replaces itself, and so takes the next seq
+        db.execute(f"REPLACE INTO inbound ({_COLUMNS}) SELECT {_COLUMNS} FROM inbound WHERE account=? AND "
+                   "message_id=?", (account, message_id))
+
+
+def open_reports(db: sqlite3.Connection, account: str) -> list[tuple[str, list[str], str]]:
+    """(key, addresses written to, subject) of the account's standing reports that new mail may change."""
+    import json
+
+    rows = db.execute("SELECT thread, json_extract(report, '$.to'), json_extract(report, '$.subject') FROM threads "
+                      f"WHERE account=? AND state IN ({','.join('?' * len(OPEN_STATES))})", (account, *OPEN_STATES))
+    return [(r[0], json.loads(r[1]) if r[1] else [], str(r[2] or "")) for r in rows]
+
+
+def quoting(db: sqlite3.Connection, account: str) -> dict[str, set[str]]:
+    """Thread key -> the Message-IDs of the messages a server search found quoting its user's message."""
+    found: dict[str, set[str]] = {}
+    for thread, message_id in db.execute("SELECT thread, message_id FROM quoted WHERE account=?", (account,)):
+        found.setdefault(thread, set()).add(message_id)
+    return found
+
+
+def record_quotes(db: sqlite3.Connection, account: str, thread: str, message_ids: Iterable[str]) -> None:
+    now = _iso(datetime.now(timezone.utc))
+    db.executemany("INSERT OR IGNORE INTO quoted VALUES (?,?,?,?)", ((account, thread, m, now) for m in message_ids))
+
+
+def resumed(db: sqlite3.Connection, account: str) -> dict[str, datetime]:
+    """Thread key -> the moment the user said the mail outside it up to then was no answer (``resume``)."""
+    return {r[0]: datetime.fromisoformat(r[1])
+            for r in db.execute("SELECT thread, at FROM resumed WHERE account=?", (account,))}
+
+
+def _inbound(row: tuple[object, ...]) -> Inbound:
+    from mail_followup.intouch import Inbound
+
+    account, folder, uid, message_id, address, name, organisation, subject, key, date, human, replies, calendar = row
+    return Inbound(str(account), str(folder), int(uid), str(message_id), str(address), str(name),  # type: ignore[arg-type]
+                   str(organisation), str(subject), int(key), datetime.fromisoformat(str(date)),  # type: ignore[arg-type]
+                   bool(human), bool(replies), bool(calendar))
