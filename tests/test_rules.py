@@ -8,6 +8,7 @@ import pytest
 
 from imapservers import ImapAccount
 from mails import raw_mail
+from mail_followup.cli import main
 from scenario import ME, at, by_subject, scan_json, write_config
 
 ME_FROM = f"Me <{ME}>"
@@ -76,9 +77,28 @@ def test_their_date_holds_the_first_followup_back(imap_account: ImapAccount, con
     promised = threads["Visit promise"]
     # Dec 18 is a Friday; two business days more: Tuesday Dec 22, a morning after your afternoon note.
     assert (promised["state"], promised["not_before"]) == ("waiting", "2026-12-22T08:30:00+01:00")
-    reasons = "\n".join(promised["reasons"])
-    assert "read as 2026-12-18" in reasons and "the wait is for their news" in reasons
+    assert "read as 2026-12-18" in "\n".join(promised["reasons"])
     assert threads["Visit vague"]["state"] == "ignored"  # a plain closing note
     assert imap_account.messages("Drafts") == []
     code, report = scan_json(config, "2026-12-22T09:00:00+01:00", capsys)
-    assert by_subject(report)["Visit promise"]["state"] == "drafted"
+    promised = by_subject(report)["Visit promise"]
+    assert promised["state"] == "drafted" and "the wait is for their news" in "\n".join(promised["reasons"])
+
+
+def test_their_date_is_the_date_shown_from_the_first_pass_that_waits(imap_account: ImapAccount, config: Path,
+                                                                     capsys) -> None:
+    """Issue 18: what `status`, `calendar` and the weekly review show for a waiting thread is the date kept.
+    Their answer before your latest message is read as soon as the thread waits, not only once it is due."""
+    send(imap_account, "<visit@example.org>", "host@host.example", "Visit", "Hi, would a visit in January suit you?\n",
+         when=at("2026-12-01T15:00:00+01:00"))
+    imap_account.append("INBOX", raw_mail("host@host.example", ME, "Re: Visit", at("2026-12-03T10:00:00+01:00"),
+                                          "<visit-in@host.example>", "Good idea! We will get back to you by "
+                                          "December 18.\n", in_reply_to="<visit@example.org>"))
+    send(imap_account, "<visit-2@example.org>", "host@host.example", "Re: Visit", "Great, thank you!\n",
+         when=at("2026-12-03T15:00:00+01:00"), in_reply_to="<visit-in@host.example>")
+    for moment in ("2026-12-04T09:00:00+01:00", "2026-12-14T09:00:00+01:00"):
+        code, report = scan_json(config, moment, capsys)
+        visit = by_subject(report)["Visit"]
+        assert (visit["state"], visit["not_before"]) == ("waiting", "2026-12-22T08:30:00+01:00"), visit["reasons"]
+    assert main(["calendar", "--config", str(config)]) == 0
+    assert "DTSTART:20261222T073000Z" in capsys.readouterr().out

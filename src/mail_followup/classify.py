@@ -142,7 +142,11 @@ def _classify_inbound(mail: Mail, message: Message | None) -> Verdict:
     if verdict is not None and verdict.kind == "bounce":
         if message is None:
             return verdict
-        refers, failed = _report(message)
+        refers, failed, delivered = _report(message)
+        if delivered and not failed and not verdict.failed:
+            # A delivery status report that says "delivered" (or "delayed", "relayed"): a notification, not a
+            # bounce, and no answer either.
+            return Verdict("auto", "a delivery notification: the mail was delivered (or is on its way)")
         return Verdict("bounce", verdict.reason, refers_to=refers, failed=tuple(dict.fromkeys(verdict.failed + failed)))
     text = new_text(_text(message)) if message is not None else ""
     if verdict is not None:  # automatic: keep the return date for the timing rules
@@ -209,12 +213,15 @@ def quotable_runs(text: str, wanted: int = 2) -> tuple[str, ...]:
     body = lines[1:] if len(lines) > 2 else lines  # the first line is most often the greeting
     runs: list[str] = []
     for line in sorted(body, key=len, reverse=True):
-        words = [w for w in (_WORD.findall(line)) if w]
+        words = _WORD.findall(line)
         if len(words) < QUOTE_RUN_WORDS + 2:
             continue
-        middle = (len(words) - QUOTE_RUN_WORDS) // 2  # past a line's opening words, which repeat most
-        run = " ".join(words[middle:middle + QUOTE_RUN_WORDS])
-        if run in line and run not in runs:  # the words stand in the line just so (no punctuation between)
+        # From the middle outwards (a line's opening words repeat most), the first run that stands in the
+        # line just so: no punctuation between its words.
+        middle = (len(words) - QUOTE_RUN_WORDS) // 2
+        starts = sorted(range(len(words) - QUOTE_RUN_WORDS + 1), key=lambda i: (abs(i - middle), i))
+        run = next((r for r in (" ".join(words[i:i + QUOTE_RUN_WORDS]) for i in starts) if r in line), None)
+        if run is not None and run not in runs:
             runs.append(run)
         if len(runs) == wanted:
             break
@@ -364,10 +371,14 @@ def _decode(part: Message) -> str:
         return payload.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
-def _report(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """From a delivery report: the Message-IDs of the returned message, and the failed recipients."""
+def _report(message: Message) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """From a delivery report: the Message-IDs of the returned message, the failed recipients, and whether
+    it reports recipients that did not fail (RFC 3464 Action: delivered, delayed, relayed, expanded).
+
+    A recipient block whose Action is not given counts as failed, as reports without one always did."""
     refers: list[str] = []
     failed: list[str] = []
+    delivered = False
     for part in message.walk():
         kind = part.get_content_type()
         if kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
@@ -386,7 +397,16 @@ def _report(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
             blocks = body if isinstance(body, list) else [part]
             for block in blocks:
                 text = block.as_string() if isinstance(block, Message) else str(block)
+                named: list[str] = []
+                action = ""
                 for line in text.split("\n"):
-                    if line.lower().startswith(("final-recipient:", "original-recipient:")):
-                        failed += [a.lower() for a in _ADDRESS.findall(line)]
-    return tuple(dict.fromkeys(refers)), tuple(dict.fromkeys(failed))
+                    lowered = line.lower()
+                    if lowered.startswith(("final-recipient:", "original-recipient:")):
+                        named += [a.lower() for a in _ADDRESS.findall(line)]
+                    elif lowered.startswith("action:"):
+                        action = lowered.partition(":")[2].strip()
+                if named and action in ("delivered", "delayed", "relayed", "expanded"):
+                    delivered = True
+                else:
+                    failed += named
+    return tuple(dict.fromkeys(refers)), tuple(dict.fromkeys(failed)), delivered

@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
     p.add_argument("--until", metavar="DATE", required=True, type=_day, help="the first day a follow-up may appear")
 
+    p = sub.add_parser("resume", parents=[common], help="go on following up in a thread answered outside it",
+                       description="Let the thread holding MESSAGE-ID go on with its follow-ups: mail outside the "
+                       "thread up to now that counted as an answer (a new thread from them, a colleague's "
+                       "message, an invitation, mail in another account; `status` lists these) no longer counts, "
+                       "your own `stop` of the thread is lifted, and a draft of it you deleted may be written "
+                       "again. An answer in the thread itself, their request to stop and a bounce still hold. "
+                       "Works on the local state; the next pass decides again.")
+    p.add_argument("message_id", metavar="MESSAGE-ID", help="any message of the thread, with or without the angle brackets")
+    p.add_argument("--now", metavar="ISO8601", type=_moment, help="resume as of this moment (mail after it counts)")
+
     sub.add_parser("calendar", parents=[common], help="the follow-ups as an iCalendar file on stdout (offline)",
                    description="Write every thread's next follow-up (waiting, due, drafted, snoozed, or a call) "
                    "as a 15-minute event at the moment it is due, to import into a calendar app: "
@@ -325,6 +335,19 @@ def cmd_snooze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from mail_followup.scan import resume
+
+    done = resume(config, args.message_id, args.now or datetime.now().astimezone())
+    if done is None:
+        print(f"mail-followup: no thread holds {args.message_id} in the local state; "
+              "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(done))
+    return EXIT_OK
+
+
 def cmd_calendar(args: argparse.Namespace) -> int:
     config = _load(args)
     from datetime import timezone
@@ -400,6 +423,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scan": cmd_scan, "status": cmd_status, "explain": cmd_explain, "stop": cmd_stop, "snooze": cmd_snooze,
-            "calendar": cmd_calendar,
+            "resume": cmd_resume, "calendar": cmd_calendar,
             "auth": cmd_auth,
             "doctor": cmd_doctor, "init": cmd_init, "run": cmd_run, "demo": cmd_demo}

@@ -39,10 +39,17 @@ class Needed:
 
 def account_needs(threads: Iterable[Thread], mails: Iterable[Mail], verdicts: Mapping[str, Verdict],
                   answers_since: datetime | None, bounces_since: datetime) -> list[Needed]:
-    """Bodies the whole account needs: answers dated ``answers_since`` or later (none when it is None)
-    and bounces dated ``bounces_since`` or later."""
+    """Bodies the whole account needs: answers dated ``answers_since`` or later (none when it is None),
+    bounces dated ``bounces_since`` or later, and for every thread waiting since then the messages that
+    may move its date (their promise to come back by a day, an out-of-office's return), so that the
+    date ``status`` shows for a waiting thread is the date kept (issue 18)."""
     wanted: dict[str, Needed] = {}
     for thread in threads:
+        if thread.waiting_on and thread.ignored is None and thread.last_user.date >= bounces_since:
+            if thread.their_last is not None and thread.followups_sent == 0:
+                _want(wanted, verdicts, thread.their_last, False, "did they name a date to come back by?")
+            for auto in thread.auto_replies:
+                _want(wanted, verdicts, auto, False, "when is the out-of-office writer back?")
         answer = thread.answer
         if answer is None or kind_of(answer, verdicts) != "human":
             continue

@@ -223,7 +223,8 @@ def _rule(message: Inbound, verdict: Verdict | None, side: ContactSide, rules: I
     on_topic = rules.other_topics or not message.replies
     if rules.contact and on_topic and message.address in side.addresses:
         return "alias" if message.address in side.aliases else "contact"
-    if rules.organisation and on_topic and message.organisation in side.organisations:
+    if rules.organisation and on_topic and message.organisation in side.organisations and \
+            message.address not in side.addresses:  # someone else there: the contact is the rule above's
         return "organisation"
     if rules.same_subject and side.subject_key and message.subject_key == side.subject_key:
         return "subject"

@@ -438,6 +438,40 @@ def snooze(config: Config, message_id: str, until: date, now: datetime) -> str |
             f"before {until.isoformat()}")
 
 
+def resume(config: Config, message_id: str, now: datetime) -> list[str] | None:
+    """Let the thread holding ``message_id`` go on with its follow-ups; None when no thread holds it.
+
+    What it sets aside: mail outside the thread up to ``now`` that counted
+    as an answer (issue 18), your own ``stop`` of the thread, and a draft of
+    it you deleted. What it cannot: an answer in the thread itself (write
+    to them again to start a new round), their request to stop, a bounce.
+    Return what it did and what still holds, a line each.
+    """
+    found = explain(config, message_id.strip(), now)
+    if found is None:
+        return None
+    account, thread, decision = found
+    with Store(config.state_dir) as store:
+        stoplist = store.stoplist(account.name)
+        store.resume_thread(account.name, thread.key, now)
+    lines = [f"account {account.name}: {thread.key} (\"{thread.subject}\") goes on: mail outside the thread up "
+             f"to now no longer counts as an answer; the next pass decides it again"]
+    if decision.touch is not None:
+        lines.append(f"  set aside: {decision.touch.message.sender} on "
+                     f"{decision.touch.message.date.astimezone(account.settings.tz):%Y-%m-%d}, "
+                     f"\u201c{decision.touch.message.subject}\u201d")
+    if thread.answer is not None and thread.stop is None:
+        who = thread.answer.sender.formatted() if thread.answer.sender else "someone"
+        lines.append(f"  still answered in the thread itself by {who}: write to them again to start a new round")
+    if thread.stop is not None:
+        lines.append("  they asked not to be followed up: that still holds")
+    lines += [f"  {a.address} is on the stop list ({stoplist[a.address]}): that still holds"
+              for a in thread.original.everyone_written_to if a.address in stoplist]
+    if decision.state == "bounced":
+        lines.append("  the mail bounced: that still holds")
+    return lines
+
+
 def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: AccountResult, now: datetime) -> None:
     """Put this week's review into INBOX, unread, once (R18): INBOX is searched first, so a lost state
     never writes a second one."""

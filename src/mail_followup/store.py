@@ -465,6 +465,15 @@ class Store:
         rows = self.db.execute("SELECT thread, until FROM snoozes WHERE account=?", (account,))
         return {r[0]: date.fromisoformat(r[1]) for r in rows}
 
+    def resume_thread(self, account: str, thread: str, at: datetime) -> None:
+        """The user says the thread goes on (``mail-followup resume``): mail outside it up to ``at`` is no
+        answer, their own stop of it is lifted, and a draft they deleted may be written again."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO resumed VALUES (?,?,?)", (account, thread, at.isoformat()))
+            db.execute("DELETE FROM stoplist WHERE account=? AND address=?", (account, thread))
+            db.execute("DELETE FROM drafts WHERE account=? AND thread=? AND state='dismissed'", (account, thread))
+            db.execute("UPDATE passes SET fingerprint=NULL WHERE account=?", (account,))
+
     def snooze(self, account: str, thread: str, until: date) -> None:
         """No follow-up in ``thread`` before ``until``; a later call replaces the date."""
         with self.transaction() as db:
