@@ -1,7 +1,7 @@
 """Where a first scan and a no-change pass spend their time, at a size you choose. Run by hand:
 
     pip install pyinstrument
-    python benchmarks/profile_scan.py 300000      # messages; writes profile-first.txt and profile-nochange.txt
+    python benchmarks/profile_scan.py 300000      # messages; writes profile-first.txt, -nochange.txt, -changed.txt
 
 The mailbox is the tracking benchmark's (two thirds sent, one third answers), written as Maildir files
 and indexed by Dovecot once before the profiled passes. Issue 10's scale figures come from
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "src")]
 
 from imapservers import DovecotServer  # noqa: E402
-from resources import config_text  # noqa: E402
+from resources import arrive, config_text  # noqa: E402
 from tracking import NOW, bare_fetch, build_maildir  # noqa: E402
 
 
@@ -41,7 +41,9 @@ def main() -> int:
         from mail_followup.scan import scan
 
         config = load_config(config_path)
-        for label in ("first", "nochange"):
+        for label in ("first", "nochange", "changed"):
+            if label == "changed":  # 10 new messages, as benchmarks/resources.py delivers them
+                arrive(server, user, 10)
             profiler = Profiler(interval=0.005)
             profiler.start()
             start = time.perf_counter()

@@ -28,7 +28,7 @@ from mail_followup.config import Account, Folders, Imap, InTouchRules, Settings
 from mail_followup.elsewhere import Elsewhere, inbound_floor
 from mail_followup.headers import Addr, Mail
 from mail_followup.intouch import ContactSide, Inbound, first_touch, organisation, subject_key, touched_reports
-from mail_followup.scan import Calendars, decide_thread
+from mail_followup.deciding import Calendars, decide_thread
 from mail_followup.store import FolderCursor, Store
 from mail_followup.threads import build_threads
 from mail_followup.window import active_threads
@@ -300,7 +300,7 @@ def decisions(store: Store, account: Account, everyone: list[Account], now: date
 
 
 def _rules_of(account: Account):
-    from mail_followup.scan import tracking_rules
+    from mail_followup.deciding import tracking_rules
 
     return tracking_rules(account.settings)
 

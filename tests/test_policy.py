@@ -14,7 +14,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from mail_followup.classify import Verdict
 from mail_followup.config import CalendarRules, Contact, Policy, ScenarioRule, Settings
 from mail_followup.policy import decide, in_lookback, left_for_next_pass, oldest_first
-from mail_followup.scan import Calendars
+from mail_followup.deciding import Calendars
 from mail_followup.threads import Thread, build_threads
 from mail_followup.timing import WEEKDAY_NAMES, Calendar, forbidden_reason
 from mails import ME, mail

@@ -288,7 +288,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _load(args)
-    from mail_followup.scan import explain
+    from mail_followup.thread_commands import explain
 
     now = args.now or datetime.now().astimezone()
     found = explain(config, args.message_id, now)
@@ -310,7 +310,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     config = _load(args)
-    from mail_followup.scan import stop
+    from mail_followup.thread_commands import stop
 
     done = stop(config, args.target, datetime.now().astimezone())
     if not done:
@@ -324,7 +324,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_snooze(args: argparse.Namespace) -> int:
     config = _load(args)
-    from mail_followup.scan import snooze
+    from mail_followup.thread_commands import snooze
 
     done = snooze(config, args.message_id, args.until, datetime.now().astimezone())
     if done is None:
@@ -337,7 +337,7 @@ def cmd_snooze(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     config = _load(args)
-    from mail_followup.scan import resume
+    from mail_followup.thread_commands import resume
 
     done = resume(config, args.message_id, args.now or datetime.now().astimezone())
     if done is None:

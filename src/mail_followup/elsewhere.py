@@ -12,6 +12,7 @@ there is one, no draft is written (``unread_accounts``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -24,9 +25,6 @@ from mail_followup.store import Store
 from mail_followup.threads import Thread
 
 log = logging.getLogger(__name__)
-
-QUOTE_SEARCH_DAYS = 1  # a search by day (IMAP SINCE) starts the day before: mail dated in another zone
-
 
 def inbound_floor(everyone: Sequence[Account], now: datetime) -> datetime:
     """The start the inbound index is kept from: the longest lookback of the config, and a margin."""
@@ -63,8 +61,16 @@ class Elsewhere:
         found = inbound.candidates(self.store.db, self.names, after, side, quoting)
         if not found:
             return None
-        return first_touch(thread, side, found, self._verdicts(found, verdicts), self.rules, self.account.name,
-                           self.own, quoting, resumed)
+        touch = first_touch(thread, side, found, self._verdicts(found, verdicts), self.rules, self.account.name,
+                            self.own, quoting, resumed)
+        if touch is None:
+            return None
+        # The index keeps no names and subjects: the one message a report names is read from the header index.
+        message = touch.message
+        mail = self.store.mail_named(message.account, message.folder, message.uid, message.message_id)
+        if mail is not None and mail.sender is not None:
+            message = replace(message, name=mail.sender.name, subject=mail.subject)
+        return replace(touch, message=message)
 
     def _verdicts(self, found: Sequence[Inbound], verdicts: Mapping[str, Verdict]) -> Mapping[str, Verdict]:
         """The verdicts of the candidates: this pass's own for its account, the state's for the others."""
@@ -118,7 +124,9 @@ class Elsewhere:
         inside = {m.message_id for m in thread.messages}
         found: list[str] = []
         for folder in folders:
-            uids = mailbox.search_text(folder, own.quotable, quote_search_since(thread).date())
+            # Only what people wrote since: usually nothing, and then the server is not asked at all.
+            written = inbound.written_in(self.store.db, self.account.name, folder, thread.last_user.date)
+            uids = mailbox.search_text(folder, own.quotable, written)
             found += [m.message_id for m in self.store.mails_by_uid(self.account.name, folder, uids)
                       if m.sender is not None and m.sender.address not in self.own
                       and m.date > thread.last_user.date and m.message_id not in inside]
@@ -128,8 +136,3 @@ class Elsewhere:
                 inbound.record_quotes(db, self.account.name, thread.key, found)
             self.quoting.setdefault(thread.key, set()).update(found)
         return found
-
-
-def quote_search_since(thread: Thread) -> datetime:
-    """The first day a quote of the user's message can be dated: the day of their last message, less one."""
-    return thread.last_user.date - timedelta(days=QUOTE_SEARCH_DAYS)

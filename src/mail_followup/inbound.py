@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mail_followup.headers import Mail
 
@@ -31,13 +31,18 @@ if TYPE_CHECKING:  # intouch loads the phrase lists: only a pass that writes or 
 
 MARGIN = timedelta(days=7)  # kept beyond the longest lookback: a little more is never wrong
 OPEN_STATES = ("waiting", "due", "drafted", "snoozed", "call", "capped")  # reports new mail may change
-_COLUMNS = ("account, folder, uid, message_id, address, name, organisation, subject, subject_key, date, human, "
-            "replies, calendar")
+# The row of a message: no name and no subject (the one message a report names is looked up whole), and the
+# date in seconds since the epoch, to keep it small: it is written for every message from someone else.
+_COLUMNS = "account, folder, uid, message_id, address, organisation, subject_key, date, human, replies, calendar"
 _WRITE_CHUNK = 2000
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
 
 
 def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Collection[str], floor: datetime) -> None:
@@ -52,13 +57,12 @@ def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Coll
         if found is not None:
             rows.append(_row(found))
     if rows:
-        db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 def _row(found: Inbound) -> tuple[object, ...]:
-    return (found.account, found.folder, found.uid, found.message_id, found.address, found.name,
-            found.organisation, found.subject, found.subject_key, _iso(found.date), int(found.human),
-            int(found.replies), int(found.calendar))
+    return (found.account, found.folder, found.uid, found.message_id, found.address, found.organisation,
+            found.subject_key, _epoch(found.date), int(found.human), int(found.replies), int(found.calendar))
 
 
 def prepare(store: Store, account: str, own: Collection[str], floor: datetime) -> None:
@@ -75,7 +79,7 @@ def prepare(store: Store, account: str, own: Collection[str], floor: datetime) -
         _rebuild(store, account, set(own), floor)
     elif floor - datetime.fromisoformat(kept[1]) > timedelta(days=1):
         with store.transaction() as db:
-            db.execute("DELETE FROM inbound WHERE account=? AND date < ?", (account, _iso(floor)))
+            db.execute("DELETE FROM inbound WHERE account=? AND date < ?", (account, _epoch(floor)))
             db.execute("UPDATE inbound_kept SET since=? WHERE account=?", (_iso(floor), account))
     store.inbound_scope[account] = (frozenset(own), floor)
 
@@ -108,9 +112,12 @@ def latest(db: sqlite3.Connection) -> int:
 def candidates(db: sqlite3.Connection, accounts: Sequence[str], after: datetime, side: ContactSide,
                quoting: Collection[str] = ()) -> list[Inbound]:
     """Every row dated after ``after`` that may end the wait of ``side``: from its addresses or
-    organisations, under its subject, quoting it, or carrying a calendar. ``intouch.first_touch`` weighs them."""
-    when = _iso(after)
-    parts, params = [], []
+    organisations, under its subject, quoting it, or carrying a calendar. ``intouch.first_touch`` weighs them.
+
+    One query, each part on an index of its own (a row met twice is kept once)."""
+    when = _epoch(after)
+    parts: list[str] = []
+    params: list[object] = []
     if side.addresses:
         parts.append(f"address IN ({','.join('?' * len(side.addresses))}) AND date > ?")
         params += [*sorted(side.addresses), when]
@@ -118,16 +125,20 @@ def candidates(db: sqlite3.Connection, accounts: Sequence[str], after: datetime,
         parts.append(f"organisation IN ({','.join('?' * len(side.organisations))}) AND date > ?")
         params += [*sorted(side.organisations), when]
     if side.subject_key:
-        parts.append("subject_key = ? AND date > ?")
+        parts.append("subject_key = ? AND subject_key != 0 AND date > ?")  # the partial index needs the != 0
         params += [side.subject_key, when]
-    if quoting:
-        parts.append(f"message_id IN ({','.join('?' * len(quoting))}) AND date > ?")
-        params += [*sorted(quoting), when]
+    if quoting:  # found by a search of the thread's own account, the first of ``accounts``
+        parts.append(f"account = ? AND message_id IN ({','.join('?' * len(quoting))}) AND date > ?")
+        params += [accounts[0], *sorted(quoting), when]
     parts.append("calendar = 1 AND date > ?")
     params.append(when)
-    sql = " UNION ".join(f"SELECT {_COLUMNS} FROM inbound WHERE {p}" for p in parts)
+    sql = " UNION ALL ".join(f"SELECT {_COLUMNS} FROM inbound WHERE {p}" for p in parts)
     wanted = set(accounts)
-    return [found for found in map(_inbound, db.execute(sql, params)) if found.account in wanted]
+    found: dict[tuple[str, str], Inbound] = {}
+    for row in db.execute(sql, params):
+        if row[0] in wanted:
+            found.setdefault((row[0], row[3]), _inbound(row))
+    return list(found.values())
 
 
 def arrivals(db: sqlite3.Connection, accounts: Sequence[str], seen: int) -> list[Inbound]:
@@ -137,12 +148,20 @@ def arrivals(db: sqlite3.Connection, accounts: Sequence[str], seen: int) -> list
     return [found for found in map(_inbound, rows) if found.account in wanted]
 
 
+def written_in(db: sqlite3.Connection, account: str, folder: str, after: datetime) -> list[int]:
+    """UIDs of the messages a person wrote to ``account`` into ``folder`` after ``after``: what a search for a
+    quote of the user's message needs to read, and no more."""
+    rows = db.execute("SELECT uid FROM inbound WHERE account=? AND folder=? AND date > ? AND human = 1",
+                      (account, folder, _epoch(after)))
+    return [r[0] for r in rows]
+
+
 def unread_calendar(db: sqlite3.Connection, account: str, since: datetime) -> list[tuple[str, int, str]]:
     """(folder, UID, Message-ID) of the account's rows dated ``since`` or later that may carry a calendar
     and whose body no pass has read yet."""
     rows = db.execute("SELECT folder, uid, message_id FROM inbound WHERE calendar = 1 AND date >= ? AND account=? "
                       "AND message_id NOT IN (SELECT message_id FROM verdicts WHERE account=?)",
-                      (_iso(since), account, account))
+                      (_epoch(since), account, account))
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -182,10 +201,9 @@ def resumed(db: sqlite3.Connection, account: str) -> dict[str, datetime]:
             for r in db.execute("SELECT thread, at FROM resumed WHERE account=?", (account,))}
 
 
-def _inbound(row: tuple[object, ...]) -> Inbound:
+def _inbound(row: tuple[Any, ...]) -> Inbound:
     from mail_followup.intouch import Inbound
 
-    account, folder, uid, message_id, address, name, organisation, subject, key, date, human, replies, calendar = row
-    return Inbound(str(account), str(folder), int(uid), str(message_id), str(address), str(name),  # type: ignore[arg-type]
-                   str(organisation), str(subject), int(key), datetime.fromisoformat(str(date)),  # type: ignore[arg-type]
-                   bool(human), bool(replies), bool(calendar))
+    account, folder, uid, message_id, address, organisation, key, date, human, replies, calendar = row
+    return Inbound(account, folder, uid, message_id, address, "", organisation, "", key,
+                   datetime.fromtimestamp(date, timezone.utc), bool(human), bool(replies), bool(calendar))

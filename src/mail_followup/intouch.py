@@ -30,6 +30,7 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -79,8 +80,14 @@ def calendar_hint(mail: Mail) -> bool:
     Outlook's Content-Class, or a subject that starts like one ("Invitation:", "Einladung:", "Accepted:")."""
     if mail.content_type.startswith("text/calendar") or mail.content_type.endswith("; calendar"):
         return True
-    subject = mail.subject.lower().lstrip()
-    return any(subject.startswith(p) for ph in all_phrases() for p in ph.calendar_subjects)
+    return _calendar_subject().match(mail.subject.lower().lstrip()) is not None
+
+
+@lru_cache(maxsize=None)
+def _calendar_subject() -> re.Pattern[str]:
+    """One pattern for every language's calendar subjects: it runs on every message from someone else."""
+    return re.compile("|".join(re.escape(p) for p in sorted({p for ph in all_phrases() for p in ph.calendar_subjects},
+                                                             key=len, reverse=True)))
 
 
 # Names a mail system signs its reports with, whatever the address (a relay may rewrite that).

@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -414,14 +414,15 @@ class Mailbox:
                         bodies[uid] = value
         return bodies
 
-    def search_text(self, folder: str, phrases: Sequence[str], since: date) -> list[int]:
-        """UIDs of the messages of ``folder`` that arrived on ``since`` or later and whose text holds any of
-        ``phrases``: the server searches, nothing is fetched. An error of the search is logged and finds
-        nothing (it only ever adds a reason not to write a draft)."""
-        if not phrases:
+    def search_text(self, folder: str, phrases: Sequence[str], uids: Collection[int]) -> list[int]:
+        """UIDs among ``uids`` of the messages of ``folder`` whose text holds any of ``phrases``: the server
+        searches, nothing is fetched, and only those messages are read (a server without a full-text index
+        reads each one it searches). An error of the search is logged and finds nothing (it only ever adds
+        a reason not to write a draft)."""
+        if not phrases or not uids:
             return []
         self.examine(folder)
-        criteria: list[Any] = ["SINCE", since]
+        criteria: list[Any] = ["UID", uid_ranges(uids)]
         for phrase in phrases[:-1]:
             criteria += ["OR", "BODY", phrase]
         criteria += ["BODY", phrases[-1]]

@@ -249,6 +249,11 @@ def oldest_first(decisions: Sequence[tuple[Decision, datetime]]) -> list[Decisio
     return [d for d, _ in due]
 
 
+def amended(decision: Decision, state: str, reason: str) -> Decision:
+    """``decision`` in another state, with the reason for it added to its trace."""
+    return replace(decision, state=state, reasons=decision.reasons + (reason,))
+
+
 def left_for_next_pass(decision: Decision, limit: int) -> Decision:
     return replace(decision, reasons=decision.reasons + (f"left for the next pass: at most {limit} draft(s) per pass",))
 

@@ -26,14 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from email.policy import SMTP
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from imapclient.exceptions import IMAPClientError
 
 from mail_followup import bodies, credentials, inbound
 from mail_followup.compose import Quoted, Sender, as_bytes, compose, is_unedited
-from mail_followup.config import Account, Config, Settings, holiday_classes
+from mail_followup.config import Account, Config
 from mail_followup.digest import HEADER_DIGEST, compose_digest, due_week, marker
 from mail_followup.errors import MailFollowupError
 from mail_followup.language import choose_language
@@ -41,15 +41,14 @@ from mail_followup.templates import Templates, load_templates
 from mail_followup.report import write_json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
-from mail_followup.policy import Decision, decide, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
+from mail_followup.deciding import OUTSTANDING, Calendars, decide_thread, tracking_rules
+from mail_followup.policy import Decision, amended, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
 from mail_followup.store import DraftRecord, Store
 from mail_followup.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.elsewhere import Elsewhere, inbound_floor
 from mail_followup.evidence import Needed, account_needs, answers_by_sender, thread_needs
-from mail_followup.intouch import Touch
-from mail_followup.threads import Thread, TrackingRules, build_threads, most_specific, rebuild
-from mail_followup.timing import Calendar, Region, recipient_regions
-from mail_followup.window import Changes, active_threads, conversation_threads
+from mail_followup.threads import Thread, build_threads, rebuild
+from mail_followup.window import Changes, active_threads
 
 log = logging.getLogger(__name__)
 
@@ -336,142 +335,6 @@ def _changes(account: Account, store: Store, now: datetime, following: Collectio
                    [key for key, _ in standing]), expired
 
 
-def tracking_rules(settings: Settings) -> TrackingRules:
-    return TrackingRules(settings.bulk_recipients, settings.same_domain_answers,
-                         {k: c.follow_up for k, c in settings.contacts.items() if c.follow_up})
-
-
-def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Thread, Decision] | None:
-    """Decide again, from the local state alone, the thread that holds ``message_id`` (any of its messages).
-
-    Uses what the last passes learned (headers, verdicts, stop list, drafts
-    ledger); reads no mailbox. None when no account's index has the message.
-    """
-    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
-    with Store(config.state_dir) as store:
-        floor = inbound_floor(config.accounts, now)
-        for account in config.accounts:
-            settings = account.settings
-            verdicts = store.verdicts(account.name)
-            threads = conversation_threads(store, account.name, account.addresses,
-                                           now - timedelta(days=settings.history_days), wanted,
-                                           verdicts, tracking_rules(settings))
-            for thread in threads:
-                if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
-                    for acct in config.accounts:  # the inbound index, from the local header index alone
-                        inbound.prepare(store, acct.name, acct.addresses, floor)
-                    decision = decide_thread(thread, account, Calendars(settings, account.addresses), now,
-                                             store.all_drafts(account.name), store.stoplist(account.name),
-                                             store.snoozed(account.name), Elsewhere(store, account, config.accounts),
-                                             verdicts)
-                    if not in_lookback(thread, settings, now):
-                        decision = _with(decision, "ignored", f"your last message is older than lookback_days "
-                                         f"({settings.lookback_days}): it is not followed up")
-                    return account, thread, decision
-    return None
-
-
-OPEN = frozenset(inbound.OPEN_STATES)  # the decisions mail outside the thread may change
-
-
-def decide_thread(thread: Thread, account: Account, calendars: Calendars, now: datetime,
-                  ledger: Mapping[str, dict[int, DraftRecord]], stoplist: Mapping[str, str],
-                  snoozed: Mapping[str, date], elsewhere: Elsewhere, verdicts: Mapping[str, Verdict]) -> Decision:
-    """The decision of one thread: the rules of ``policy.decide``, then, for a thread that would wait or be
-    written, whether someone was in touch outside it (issue 18), and whether an account never read yet
-    holds a draft back. ``explain`` and a pass decide alike through here."""
-    settings = account.settings
-    drafted, dismissed = ledger_facts(ledger.get(thread.key, {}))
-    cal = calendars.for_thread(thread)
-
-    def decided(touch: Touch | None = None) -> Decision:
-        return decide(thread, settings, cal, now, drafted=drafted, stoplist=stoplist, snoozed=snoozed,
-                      own=account.addresses, dismissed=dismissed, touch=touch)
-
-    decision = decided()
-    if decision.state in OPEN:
-        touch = elsewhere.first(thread, verdicts)
-        if touch is not None:
-            decision = decided(touch)
-    if decision.state == "due" and (why := elsewhere.hold()):
-        decision = _with(decision, "waiting", why)
-    return decision
-
-
-def stop(config: Config, target: str, now: datetime) -> list[str]:
-    """Never follow up in the thread holding a Message-ID, or with an address; return what was stopped.
-
-    A Message-ID (with or without angle brackets) that the local index
-    holds names its thread, in the account that holds it; anything else
-    with an @ is an address, stopped in every account. The next pass
-    decides every thread again.
-    """
-    reason = f"you said stop on {now.date().isoformat()} (mail-followup stop)"
-    found = explain(config, target.strip(), now)
-    with Store(config.state_dir) as store:
-        if found is not None:
-            account, thread, _ = found
-            store.add_to_stoplist(account.name, thread.key, reason, thread.key)
-            store.forget_decisions(account.name)
-            return [f"account {account.name}: never follow up in the thread {thread.key} (\"{thread.subject}\")"]
-        address = target.strip().lower()
-        if address.startswith("<") or "@" not in address or any(c.isspace() for c in address):
-            return []
-        for account in config.accounts:
-            store.add_to_stoplist(account.name, address, reason, None)
-            store.forget_decisions(account.name)
-        return [f"account {account.name}: never follow up with {address}" for account in config.accounts]
-
-
-def snooze(config: Config, message_id: str, until: date, now: datetime) -> str | None:
-    """No follow-up in the thread holding ``message_id`` before ``until``; None when no thread holds it."""
-    found = explain(config, message_id.strip(), now)
-    if found is None:
-        return None
-    account, thread, _ = found
-    with Store(config.state_dir) as store:
-        store.snooze(account.name, thread.key, until)
-        store.forget_decisions(account.name)
-    if until <= now.astimezone(account.settings.tz).date():
-        return f"account {account.name}: {thread.key} (\"{thread.subject}\") is no longer snoozed"
-    return (f"account {account.name}: no follow-up in {thread.key} (\"{thread.subject}\") "
-            f"before {until.isoformat()}")
-
-
-def resume(config: Config, message_id: str, now: datetime) -> list[str] | None:
-    """Let the thread holding ``message_id`` go on with its follow-ups; None when no thread holds it.
-
-    What it sets aside: mail outside the thread up to ``now`` that counted
-    as an answer (issue 18), your own ``stop`` of the thread, and a draft of
-    it you deleted. What it cannot: an answer in the thread itself (write
-    to them again to start a new round), their request to stop, a bounce.
-    Return what it did and what still holds, a line each.
-    """
-    found = explain(config, message_id.strip(), now)
-    if found is None:
-        return None
-    account, thread, decision = found
-    with Store(config.state_dir) as store:
-        stoplist = store.stoplist(account.name)
-        store.resume_thread(account.name, thread.key, now)
-    lines = [f"account {account.name}: {thread.key} (\"{thread.subject}\") goes on: mail outside the thread up "
-             f"to now no longer counts as an answer; the next pass decides it again"]
-    if decision.touch is not None:
-        lines.append(f"  set aside: {decision.touch.message.sender} on "
-                     f"{decision.touch.message.date.astimezone(account.settings.tz):%Y-%m-%d}, "
-                     f"\u201c{decision.touch.message.subject}\u201d")
-    if thread.answer is not None and thread.stop is None:
-        who = thread.answer.sender.formatted() if thread.answer.sender else "someone"
-        lines.append(f"  still answered in the thread itself by {who}: write to them again to start a new round")
-    if thread.stop is not None:
-        lines.append("  they asked not to be followed up: that still holds")
-    lines += [f"  {a.address} is on the stop list ({stoplist[a.address]}): that still holds"
-              for a in thread.original.everyone_written_to if a.address in stoplist]
-    if decision.state == "bounced":
-        lines.append("  the mail bounced: that still holds")
-    return lines
-
-
 def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: AccountResult, now: datetime) -> None:
     """Put this week's review into INBOX, unread, once (R18): INBOX is searched first, so a lost state
     never writes a second one."""
@@ -491,59 +354,6 @@ def _weekly_digest(account: Account, mailbox: Mailbox, store: Store, result: Acc
         mailbox.append_unread("INBOX", msg.as_bytes(policy=SMTP), now)
         log.info("%s: wrote the weekly review for %s into INBOX", account.name, week)
     store.record_digest(account.name, week, str(msg["Message-ID"]))
-
-
-class Calendars:
-    """The calendar each thread is timed by: its recipients' holidays where known, else the account's (R7).
-
-    The holiday tables are built once per country and pass.
-    """
-
-    def __init__(self, settings: Settings, own: Collection[str]) -> None:
-        self.settings = settings
-        self.own = set(own)
-        self._supported = holiday_classes()  # the codes alone; listing subdivisions imports every country
-        self._tables: dict[str, Any] = {}
-        self._cache: dict[tuple[str, ...], Calendar] = {}
-        rules = settings.calendar
-        self._forbidden = frozenset(
-            ({5, 6} if rules.avoid_weekends else set()) | ({0} if rules.avoid_mondays else set())
-            | ({4} if rules.avoid_fridays else set()))
-        self._vacation = rules.vacation_days()
-        account = ((Region(settings.country, settings.subdivision, "the account's country"),)
-                   if settings.country else ())
-        self.account = self._calendar(account)
-
-    def for_thread(self, thread: Thread) -> Calendar:
-        if not self.settings.calendar.recipient_holidays:
-            return self.account
-        people = [a.address for a in thread.original.recipients if a.address not in self.own]
-        contacts = {}
-        for address in people:
-            found = most_specific(address, self.settings.contacts)
-            if found is not None and found[1].country:
-                contacts[address] = (found[1].country, found[1].subdivision, found[0])
-        regions = recipient_regions(people, contacts, self._supported)
-        if not regions:
-            return self.account
-        return replace(self._calendar(regions), regions=regions)  # the same days; this thread's reasons
-
-    def _calendar(self, regions: tuple[Region, ...]) -> Calendar:
-        key = tuple(r.code for r in regions)
-        if key not in self._cache:
-            import holidays
-
-            for r in regions:
-                if r.code not in self._tables:
-                    self._tables[r.code] = holidays.country_holidays(r.country, subdiv=r.subdivision)
-            rules = self.settings.calendar
-            self._cache[key] = Calendar(
-                tz=self.settings.tz, windows=self.settings.windows,
-                holidays=tuple((r.code, self._tables[r.code]) for r in regions),
-                forbidden_weekdays=self._forbidden, avoid_holidays=rules.avoid_holidays,
-                avoid_days_around_holidays=rules.avoid_days_around_holidays, vacation=self._vacation,
-                regions=regions)
-        return self._cache[key]
 
 
 def _sync(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, since: datetime,
@@ -700,7 +510,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                     thread = rebuilt[thread.key]
                     decision = decision_for(thread)
                 else:  # never write from a picture the bodies just contradicted
-                    decision = _with(decision, "waiting", "what the bodies said changed the thread: next pass")
+                    decision = amended(decision, "waiting", "what the bodies said changed the thread: next pass")
                 decided[thread.key] = (thread, decision)
                 again.append(decision)
             batch = again
@@ -744,15 +554,6 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
 
 
 READ_AHEAD = 2000  # at most so many due-looking threads have their bodies read in one round
-OUTSTANDING = ("written", "missing")  # drafts whose fate the next pass must look at
-
-
-def ledger_facts(records: dict[int, DraftRecord]) -> tuple[set[int], dict[int, datetime]]:
-    """(the attempts whose draft is in Drafts as far as we know, the attempts whose draft was dismissed)."""
-    drafted = {a for a, r in records.items() if r.state in OUTSTANDING}
-    dismissed = {a: datetime.fromisoformat(r.changed_at) for a, r in records.items()
-                 if r.state == "dismissed" and r.changed_at}
-    return drafted, dismissed
 
 
 def _follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap,
@@ -885,13 +686,13 @@ def _write_batch(
         message = f"account {account.name!r}: cannot prepare the drafts: {exc}"
         result.errors.append(message)
         log.error("%s", message)
-        return [(t, _with(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
+        return [(t, amended(d, "due", "writing the draft failed; the next pass tries again")) for t, d in ready]
     templates = load_templates(account.settings.templates_dir)  # read and checked once per batch, not per draft
     done = []
     full: OverQuota | None = None
     for thread, decision in ready:
         if cancel is not None and cancel.is_set():  # the service is stopping: the write in flight was the last
-            done.append((thread, _with(decision, "due", "the service stopped before writing it; the next pass does")))
+            done.append((thread, amended(decision, "due", "the service stopped before writing it; the next pass does")))
             continue
         if full is None:
             try:
@@ -901,7 +702,7 @@ def _write_batch(
                 continue
             except OverQuota as exc:
                 full = exc
-        done.append((thread, _with(decision, "due", "the mailbox is over its quota on the server; "
+        done.append((thread, amended(decision, "due", "the mailbox is over its quota on the server; "
                                                     "the next pass tries again")))
     if full is not None:
         # One message for the whole batch: the cause is the account's, not any one thread's.
@@ -951,9 +752,9 @@ def _write(
             if not dry_run:
                 store.record_draft(account.name, DraftRecord(thread.key, attempt, existing.message_id,
                                                              folders.drafts, existing.uid))
-            return _with(decision, "drafted", f"the draft for follow-up {attempt} is already in {folders.drafts}")
+            return amended(decision, "drafted", f"the draft for follow-up {attempt} is already in {folders.drafts}")
         if dry_run:
-            return _with(decision, "due", "dry run: nothing written")
+            return amended(decision, "due", "dry run: nothing written")
         msg = compose(
             thread, decision, account.addresses, now.astimezone(account.settings.tz),
             latest=_text_of(quoted, thread.last_user),
@@ -967,7 +768,7 @@ def _write(
         store.record_draft(account.name, DraftRecord(thread.key, attempt, str(msg["Message-ID"]), folders.drafts, uid))
         result.written += 1
         log.info("%s: wrote follow-up %d for %s into %s", account.name, attempt, thread.key, folders.drafts)
-        return _with(decision, "drafted", f"wrote the draft for follow-up {attempt} into {folders.drafts}")
+        return amended(decision, "drafted", f"wrote the draft for follow-up {attempt} into {folders.drafts}")
     except (MailFollowupError, ValueError) as exc:
         message = f"account {account.name!r}: thread {thread.key}: cannot write the draft: {exc}"
     except IMAPClientError as exc:  # a refusal of one draft must not stop the others
@@ -978,7 +779,7 @@ def _write(
         message = f"account {account.name!r}: thread {thread.key}: the server refused the draft: {exc}"
     result.errors.append(message)
     log.error("%s", message)
-    return _with(decision, "due", "writing the draft failed; the next pass tries again")
+    return amended(decision, "due", "writing the draft failed; the next pass tries again")
 
 
 def _text_of(quoted: dict[tuple[str, int], Quoted], mail: Mail) -> Quoted:
@@ -986,10 +787,6 @@ def _text_of(quoted: dict[tuple[str, int], Quoted], mail: Mail) -> Quoted:
     if text is None:
         raise ValueError(f"message UID {mail.uid} in {mail.folder!r} vanished before it could be quoted")
     return text
-
-
-def _with(decision: Decision, state: str, reason: str) -> Decision:
-    return replace(decision, state=state, reasons=decision.reasons + (reason,))
 
 
 def report_order(report: dict[str, Any]) -> tuple[str, str]:

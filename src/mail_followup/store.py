@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mail_followup import writes
 from mail_followup.headers import Addr, Interner, Mail
+from mail_followup.migrations import MIGRATIONS
 from mail_followup.paths import ensure_private_dir
 
 if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`, which needs neither
@@ -28,148 +29,6 @@ if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`
 
 DB_NAME = "state.sqlite3"
 LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "initial schema",
-        """
-        CREATE TABLE folders (
-            account TEXT NOT NULL, name TEXT NOT NULL,
-            uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL, messages INTEGER NOT NULL,
-            synced_at TEXT NOT NULL,
-            PRIMARY KEY (account, name));
-        CREATE TABLE messages (
-            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
-            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
-            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date TEXT NOT NULL,
-            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
-            followup_for TEXT, followup_attempt INTEGER,
-            PRIMARY KEY (account, folder, uid));
-        CREATE INDEX messages_by_date ON messages (account, date);
-        CREATE TABLE drafts (
-            account TEXT NOT NULL, thread TEXT NOT NULL, attempt INTEGER NOT NULL,
-            message_id TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER,
-            written_at TEXT NOT NULL,
-            PRIMARY KEY (account, thread, attempt));
-        CREATE TABLE threads (
-            account TEXT NOT NULL, thread TEXT NOT NULL, report TEXT NOT NULL, updated_at TEXT NOT NULL,
-            PRIMARY KEY (account, thread));
-        CREATE TABLE passes (
-            account TEXT PRIMARY KEY, finished_at TEXT NOT NULL, ok INTEGER NOT NULL, error TEXT);
-        """,
-    ),
-    (
-        "keep the headers of messages that vanished",
-        # An answer the user deleted is still an answer: a vanished message
-        # keeps its place in its thread, so deleting mail can never turn an
-        # answered thread back into a waiting one.
-        """
-        CREATE TABLE gone AS SELECT * FROM messages WHERE 0;
-        CREATE UNIQUE INDEX gone_by_id ON gone (account, message_id);
-        CREATE INDEX gone_by_date ON gone (account, date);
-        """,
-    ),
-    (
-        "classification: more header facts, verdicts from bodies, the stop list",
-        """
-        ALTER TABLE messages ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
-        ALTER TABLE gone ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
-        CREATE TABLE verdicts (
-            account TEXT NOT NULL, message_id TEXT NOT NULL, verdict TEXT NOT NULL, decided_at TEXT NOT NULL,
-            PRIMARY KEY (account, message_id));
-        CREATE TABLE stoplist (
-            account TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL, message_id TEXT,
-            added_at TEXT NOT NULL,
-            PRIMARY KEY (account, address));
-        ALTER TABLE folders ADD COLUMN highestmodseq INTEGER;
-        """,
-    ),
-    (
-        "remember what a pass decided from, so that a pass with nothing new can stop early",
-        """
-        ALTER TABLE passes ADD COLUMN decided_at TEXT;
-        ALTER TABLE passes ADD COLUMN fingerprint TEXT;
-        """,
-    ),
-    (
-        "snoozed threads; read your messages and their answers again for the scenario and their dates",
-        # Verdicts written before the scenario rules (R10) and promised dates (R6) lack what those
-        # need; without them a message counts as unread, and is read again when a decision needs it.
-        """
-        CREATE TABLE snoozes (
-            account TEXT NOT NULL, thread TEXT NOT NULL, until TEXT NOT NULL, added_at TEXT NOT NULL,
-            PRIMARY KEY (account, thread));
-        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%'
-            OR verdict LIKE '{"kind": "human"%';
-        """,
-    ),
-    (
-        "what became of each draft: written, missing from Drafts, dismissed (deleted unsent), withdrawn",
-        """
-        ALTER TABLE drafts ADD COLUMN state TEXT NOT NULL DEFAULT 'written';
-        ALTER TABLE drafts ADD COLUMN changed_at TEXT;
-        CREATE TABLE drafts_folder (account TEXT PRIMARY KEY, status TEXT NOT NULL);
-        """,
-    ),
-    (
-        "accounts the service paused (a refused login), and the weekly digests written",
-        """
-        CREATE TABLE paused (account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL);
-        CREATE TABLE digests (account TEXT NOT NULL, week TEXT NOT NULL, message_id TEXT NOT NULL,
-            written_at TEXT NOT NULL, PRIMARY KEY (account, week));
-        """,
-    ),
-    (
-        "each report's state and moments beside it, so that a pass with nothing new decodes no report",
-        """
-        ALTER TABLE threads ADD COLUMN state TEXT;
-        ALTER TABLE threads ADD COLUMN not_before TEXT;
-        ALTER TABLE threads ADD COLUMN last_sent TEXT;
-        UPDATE threads SET state = json_extract(report, '$.state'), not_before = json_extract(report, '$.not_before'),
-            last_sent = json_extract(report, '$.last_sent');
-        CREATE INDEX threads_by_state ON threads (account, state, not_before);
-        """,
-    ),
-    (
-        "which write changed each message, so that a pass after new mail decides only what it touched",
-        # Every write of the index takes the account's next generation and stamps the rows it writes;
-        # a pass records the generation it decided from, and the next one decides again only the
-        # conversations holding a row stamped later. Rows from before this migration count as old.
-        """
-        ALTER TABLE messages ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE gone ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
-        CREATE TABLE generations (account TEXT PRIMARY KEY, latest INTEGER NOT NULL);
-        ALTER TABLE passes ADD COLUMN generation INTEGER;
-        """,
-    ),
-    (
-        "the inbound index: who wrote when, by address, organisation and subject, for answers outside their thread",
-        # Issue 18 (inbound.py). The first pass after this decides every thread again with the new rule, and
-        # reads your own messages again when it needs them, for the words a quote of them would hold.
-        """
-        CREATE TABLE inbound (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, message_id TEXT NOT NULL,
-            address TEXT NOT NULL, name TEXT NOT NULL, organisation TEXT NOT NULL,
-            subject TEXT NOT NULL, subject_key INTEGER NOT NULL, date TEXT NOT NULL,
-            human INTEGER NOT NULL, replies INTEGER NOT NULL, calendar INTEGER NOT NULL);
-        CREATE UNIQUE INDEX inbound_by_id ON inbound (account, message_id);
-        CREATE INDEX inbound_by_address ON inbound (address, date);
-        CREATE INDEX inbound_by_organisation ON inbound (organisation, date);
-        CREATE INDEX inbound_by_subject ON inbound (subject_key, date) WHERE subject_key != 0;
-        CREATE INDEX inbound_by_date ON inbound (account, date);
-        CREATE INDEX inbound_calendar ON inbound (date) WHERE calendar = 1;
-        CREATE TABLE inbound_kept (account TEXT PRIMARY KEY, own TEXT NOT NULL, since TEXT NOT NULL);
-        CREATE TABLE quoted (account TEXT NOT NULL, thread TEXT NOT NULL, message_id TEXT NOT NULL,
-            found_at TEXT NOT NULL, PRIMARY KEY (account, thread, message_id));
-        CREATE TABLE resumed (account TEXT NOT NULL, thread TEXT NOT NULL, at TEXT NOT NULL,
-            PRIMARY KEY (account, thread));
-        ALTER TABLE passes ADD COLUMN inbound_seen INTEGER;
-        UPDATE passes SET fingerprint = NULL;
-        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%';
-        """,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -370,6 +229,12 @@ class Store:
         for table, gone in tables:
             for r in self.db.execute(f"SELECT {_MAIL_COLUMNS} FROM {table} WHERE {condition}", params):
                 yield reader.mail(r, gone)
+
+    def mail_named(self, account: str, folder: str, uid: int, message_id: str) -> Mail | None:
+        """The indexed message with this Message-ID: at that UID of ``folder``, or gone from the server since."""
+        found = self._mails_where("account=? AND folder=? AND uid=? AND message_id=?", (account, folder, uid, message_id))
+        return found[0] if found else next(iter(self._mails_where("account=? AND message_id=?",
+                                                                  (account, message_id))), None)
 
     def mails_by_uid(self, account: str, folder: str, uids: Collection[int]) -> list[Mail]:
         """The indexed live messages of ``folder`` with these UIDs."""

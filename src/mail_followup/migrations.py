@@ -1,0 +1,149 @@
+"""The schema of the state, as named migrations (sqlite-utils' habit).
+
+Each migration runs in the same transaction as the row that records it
+(``Store._migrate``); a state is never left half-migrated. Append, never
+edit: a migration that has run somewhere must stay as it was.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "initial schema",
+        """
+        CREATE TABLE folders (
+            account TEXT NOT NULL, name TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL, messages INTEGER NOT NULL,
+            synced_at TEXT NOT NULL,
+            PRIMARY KEY (account, name));
+        CREATE TABLE messages (
+            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
+            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date TEXT NOT NULL,
+            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
+            followup_for TEXT, followup_attempt INTEGER,
+            PRIMARY KEY (account, folder, uid));
+        CREATE INDEX messages_by_date ON messages (account, date);
+        CREATE TABLE drafts (
+            account TEXT NOT NULL, thread TEXT NOT NULL, attempt INTEGER NOT NULL,
+            message_id TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER,
+            written_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread, attempt));
+        CREATE TABLE threads (
+            account TEXT NOT NULL, thread TEXT NOT NULL, report TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        CREATE TABLE passes (
+            account TEXT PRIMARY KEY, finished_at TEXT NOT NULL, ok INTEGER NOT NULL, error TEXT);
+        """,
+    ),
+    (
+        "keep the headers of messages that vanished",
+        # An answer the user deleted is still an answer: a vanished message
+        # keeps its place in its thread, so deleting mail can never turn an
+        # answered thread back into a waiting one.
+        """
+        CREATE TABLE gone AS SELECT * FROM messages WHERE 0;
+        CREATE UNIQUE INDEX gone_by_id ON gone (account, message_id);
+        CREATE INDEX gone_by_date ON gone (account, date);
+        """,
+    ),
+    (
+        "classification: more header facts, verdicts from bodies, the stop list",
+        """
+        ALTER TABLE messages ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE gone ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE verdicts (
+            account TEXT NOT NULL, message_id TEXT NOT NULL, verdict TEXT NOT NULL, decided_at TEXT NOT NULL,
+            PRIMARY KEY (account, message_id));
+        CREATE TABLE stoplist (
+            account TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL, message_id TEXT,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (account, address));
+        ALTER TABLE folders ADD COLUMN highestmodseq INTEGER;
+        """,
+    ),
+    (
+        "remember what a pass decided from, so that a pass with nothing new can stop early",
+        """
+        ALTER TABLE passes ADD COLUMN decided_at TEXT;
+        ALTER TABLE passes ADD COLUMN fingerprint TEXT;
+        """,
+    ),
+    (
+        "snoozed threads; read your messages and their answers again for the scenario and their dates",
+        # Verdicts written before the scenario rules (R10) and promised dates (R6) lack what those
+        # need; without them a message counts as unread, and is read again when a decision needs it.
+        """
+        CREATE TABLE snoozes (
+            account TEXT NOT NULL, thread TEXT NOT NULL, until TEXT NOT NULL, added_at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%'
+            OR verdict LIKE '{"kind": "human"%';
+        """,
+    ),
+    (
+        "what became of each draft: written, missing from Drafts, dismissed (deleted unsent), withdrawn",
+        """
+        ALTER TABLE drafts ADD COLUMN state TEXT NOT NULL DEFAULT 'written';
+        ALTER TABLE drafts ADD COLUMN changed_at TEXT;
+        CREATE TABLE drafts_folder (account TEXT PRIMARY KEY, status TEXT NOT NULL);
+        """,
+    ),
+    (
+        "accounts the service paused (a refused login), and the weekly digests written",
+        """
+        CREATE TABLE paused (account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL);
+        CREATE TABLE digests (account TEXT NOT NULL, week TEXT NOT NULL, message_id TEXT NOT NULL,
+            written_at TEXT NOT NULL, PRIMARY KEY (account, week));
+        """,
+    ),
+    (
+        "each report's state and moments beside it, so that a pass with nothing new decodes no report",
+        """
+        ALTER TABLE threads ADD COLUMN state TEXT;
+        ALTER TABLE threads ADD COLUMN not_before TEXT;
+        ALTER TABLE threads ADD COLUMN last_sent TEXT;
+        UPDATE threads SET state = json_extract(report, '$.state'), not_before = json_extract(report, '$.not_before'),
+            last_sent = json_extract(report, '$.last_sent');
+        CREATE INDEX threads_by_state ON threads (account, state, not_before);
+        """,
+    ),
+    (
+        "which write changed each message, so that a pass after new mail decides only what it touched",
+        # Every write of the index takes the account's next generation and stamps the rows it writes;
+        # a pass records the generation it decided from, and the next one decides again only the
+        # conversations holding a row stamped later. Rows from before this migration count as old.
+        """
+        ALTER TABLE messages ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE gone ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE generations (account TEXT PRIMARY KEY, latest INTEGER NOT NULL);
+        ALTER TABLE passes ADD COLUMN generation INTEGER;
+        """,
+    ),
+    (
+        "the inbound index: who wrote when, by address, organisation and subject, for answers outside their thread",
+        # Issue 18 (inbound.py). The first pass after this decides every thread again with the new rule, and
+        # reads your own messages again when it needs them, for the words a quote of them would hold.
+        """
+        CREATE TABLE inbound (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL, message_id TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+            address TEXT NOT NULL, organisation TEXT NOT NULL, subject_key INTEGER NOT NULL,
+            date INTEGER NOT NULL, human INTEGER NOT NULL, replies INTEGER NOT NULL, calendar INTEGER NOT NULL);
+        CREATE UNIQUE INDEX inbound_by_id ON inbound (account, message_id);
+        CREATE INDEX inbound_by_address ON inbound (address, date);
+        CREATE INDEX inbound_by_organisation ON inbound (organisation, date);
+        CREATE INDEX inbound_by_subject ON inbound (subject_key, date) WHERE subject_key != 0;
+        CREATE INDEX inbound_calendar ON inbound (date) WHERE calendar = 1;
+        CREATE INDEX inbound_by_folder ON inbound (account, folder, date) WHERE human = 1;
+        CREATE TABLE inbound_kept (account TEXT PRIMARY KEY, own TEXT NOT NULL, since TEXT NOT NULL);
+        CREATE TABLE quoted (account TEXT NOT NULL, thread TEXT NOT NULL, message_id TEXT NOT NULL,
+            found_at TEXT NOT NULL, PRIMARY KEY (account, thread, message_id));
+        CREATE TABLE resumed (account TEXT NOT NULL, thread TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (account, thread));
+        ALTER TABLE passes ADD COLUMN inbound_seen INTEGER;
+        UPDATE passes SET fingerprint = NULL;
+        DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%';
+        """,
+    ),
+)
