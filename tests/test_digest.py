@@ -81,3 +81,21 @@ def test_a_review_written_by_a_pass_after_new_mail_lists_the_threads_it_did_not_
     (review,) = [m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W51" in m[2]]
     assert b"Lunch?" in review[2] and b"Quick question" in review[2]
     assert {t["subject"]: t["state"] for t in result.as_json()["threads"]}["Lunch?"] == "waiting"
+
+
+def test_it_lists_the_threads_answered_outside_them_this_week() -> None:
+    """A judgement call the user may not share (issue 18): the week's ones are listed, with the key to resume."""
+    def touched(subject: str, when: str) -> dict:
+        return {"state": "replied", "subject": subject, "to": ["kim@example.com"], "message_id": f"<{subject}@x>",
+                "last_sent": "2026-11-20T15:00:00+01:00",
+                "in_touch": {"rule": "contact", "account": "work", "folder": "INBOX", "message_id": "<m@x>",
+                             "from": "Kim Berg <kim@example.com>", "date": when, "subject": "Conference?"}}
+
+    reports = [touched("Coffee", "2026-12-07T11:00:00+01:00"), touched("Old one", "2026-11-25T11:00:00+01:00"),
+               {"state": "replied", "subject": "Plain answer", "to": [], "next_attempt": 1}]
+    text = compose_digest("work", "kari@example.org", None, reports, SETTINGS,
+                          datetime.fromisoformat("2026-12-09T09:30:00+01:00"), "2026-W50").get_content()
+    assert "Answered outside the thread this week (if that was no answer: mail-followup resume MESSAGE-ID) (1)\n" \
+           "  - Coffee: to kim@example.com; Kim Berg <kim@example.com> wrote 2026-12-07 11:00 in INBOX: " \
+           "\u201cConference?\u201d (<Coffee@x>)" in text
+    assert "Old one" not in text and "Plain answer" not in text

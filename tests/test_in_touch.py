@@ -159,7 +159,8 @@ def test_automatic_mail_is_still_no_answer(kim_waits, capsys) -> None:
                  "<ooo@example.com>", "I am out of the office."),
         # A read receipt (MDN), from Kim.
         _report("Kim Berg <kim@example.com>", "Read: Coffee next week?", "disposition-notification",
-                b"Final-Recipient: rfc822; kim@example.com\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n",
+                b"Final-Recipient: rfc822; kim@example.com\r\n"
+                b"Disposition: manual-action/MDN-sent-manually; displayed\r\n",
                 "<mdn@example.com>"),
         # A delivery notification: delivered.
         _report("Mail Delivery System <postmaster@example.com>", "Delivered: Coffee next week?", "delivery-status",

@@ -393,3 +393,27 @@ def test_no_computed_moment_falls_on_a_forbidden_day(account_country: str, recip
     assert not any(x in table for x in (day - timedelta(days=1), day, day + timedelta(days=1)))
     local = d.not_before.astimezone(zone)
     assert any(start == local.time() for start, _ in settings.windows)
+
+
+TOKENS = [*"abcdefghijklmnopqrstuvwxyzäöüåøß -:!?,.", "bewerbung", "application", "interview", "intervju", "kaffee",
+          "coffee", "offert", "job", "möte", "thank you for the phone call", "tack för mötet"]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(TOKENS), max_size=25).map("".join))
+def test_the_keyword_pattern_finds_what_one_alternative_per_word_finds(text: str) -> None:
+    """The pattern asks for the start of a word once, before its alternatives: it must find exactly what the
+    plain form (the start asked in each alternative) finds, for every built-in list of words."""
+    import re
+
+    from mail_followup.scenarios import _pattern, builtin_rules
+
+    for rule in builtin_rules():
+        words = tuple(rule.subject or rule.body)
+        parts = []
+        for word in sorted(words, key=len, reverse=True):
+            core = r"\s+".join(re.escape(w) for w in word.rstrip("*").casefold().split())
+            parts.append(rf"(?<!\w){core}\w*" if word.endswith("*") else rf"(?<!\w){core}(?!\w)")
+        plain = re.compile("|".join(parts))
+        found, expected = _pattern(words).search(text), plain.search(text)
+        assert (found and (found.start(), found.group(0))) == (expected and (expected.start(), expected.group(0)))

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "your own `stop` of the thread is lifted, and a draft of it you deleted may be written "
                        "again. An answer in the thread itself, their request to stop and a bounce still hold. "
                        "Works on the local state; the next pass decides again.")
-    p.add_argument("message_id", metavar="MESSAGE-ID", help="any message of the thread, with or without the angle brackets")
+    p.add_argument("message_id", metavar="MESSAGE-ID",
+                   help="any message of the thread, with or without the angle brackets")
     p.add_argument("--now", metavar="ISO8601", type=_moment, help="resume as of this moment (mail after it counts)")
 
     sub.add_parser("calendar", parents=[common], help="the follow-ups as an iCalendar file on stdout (offline)",

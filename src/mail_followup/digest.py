@@ -26,8 +26,10 @@ SECTIONS = (
     ("drafted", "Drafts ready to review and send"),
     ("waiting", "Waiting on an answer"),
     ("call", "They prefer a phone call"),
+    ("touched", "Answered outside the thread this week (if that was no answer: mail-followup resume MESSAGE-ID)"),
     ("capped", "Reached the cap (no more follow-ups)"),
 )
+TOUCHED_DAYS = 7  # the threads answered outside them that the review lists: those of the week it covers
 
 
 def due_week(settings: Settings, now: datetime) -> str | None:
@@ -48,13 +50,17 @@ def marker(account: str, week: str) -> str:
 def compose_digest(account: str, address: str, name: str | None, reports: Iterable[Mapping[str, Any]],
                    settings: Settings, now: datetime, week: str) -> EmailMessage:
     groups: dict[str, list[Mapping[str, Any]]] = {state: [] for state, _ in SECTIONS}
+    local = now.astimezone(settings.tz)
     for report in reports:
         state = str(report["state"])
         key = "waiting" if state in ("waiting", "due", "snoozed") else state
+        touch = report.get("in_touch")
+        if state == "replied" and isinstance(touch, Mapping) and \
+                (local - datetime.fromisoformat(str(touch["date"]))).days < TOUCHED_DAYS:
+            key = "touched"  # a judgement call the user may disagree with: shown for a week
         if key in groups:
             groups[key].append(report)
     counts = {state: len(rows) for state, rows in groups.items()}
-    local = now.astimezone(settings.tz)
     lines = [f"Hi {name.split()[0]}," if name else "Hi,", "",
              f"Here is your weekly review of the mail you are waiting on ({week}, account {account}).", ""]
     if not any(counts.values()):
@@ -94,4 +100,8 @@ def _line(row: Mapping[str, Any], state: str, local: datetime) -> str:
         return f"{subject}: call {to} (from {when})"
     if state == "capped":
         return f"{subject}: to {to}; last message {sent}"
+    if state == "touched":
+        touch = row["in_touch"]
+        return (f"{subject}: to {to}; {touch['from']} wrote {str(touch['date'])[:16].replace('T', ' ')} in "
+                f"{touch['folder']}: \u201c{touch['subject']}\u201d ({row['message_id']})")
     return f"{subject}: to {to}; your last message {sent}" + (f", next follow-up {when}" if when else "")

@@ -24,7 +24,7 @@ FETCH_FIELDS = (
     "AUTO-SUBMITTED", "PRECEDENCE", "LIST-ID", "X-AUTOREPLY", "X-AUTORESPOND",
     "X-MAIL-FOLLOWUP-FOR", "X-MAIL-FOLLOWUP-ATTEMPT",
     "BCC", "CONTENT-TYPE", "X-FAILED-RECIPIENTS", "X-MS-EXCHANGE-INBOX-RULES-LOOP",
-    "THREAD-INDEX", "X-AUTO-RESPONSE-SUPPRESS", "CONTENT-CLASS", "LIST-UNSUBSCRIBE",
+    "THREAD-INDEX", "X-AUTO-RESPONSE-SUPPRESS", "LIST-UNSUBSCRIBE",
 )
 FETCH_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(FETCH_FIELDS) + ")]"
 
@@ -181,7 +181,7 @@ def parse_header_block(
         followup_for=followup_for[0] if followup_for else None,
         followup_attempt=int(attempt_text) if attempt_text.isdigit() else None,
         bcc=tuple(people("bcc")),
-        content_type=_content_type(fields.get("content-type", ""), fields.get("content-class", "")),
+        content_type=_content_type(fields.get("content-type", "")),
         failed_recipients=tuple(a.lower() for a in _LOOSE_ADDRESS.findall(fields.get("x-failed-recipients", ""))),
         thread_hint=thread_hint,
         auto_hint=bool(fields.get("x-auto-response-suppress")),
@@ -244,18 +244,16 @@ def _line(part: bytes) -> str:
         return part.decode("latin-1")
 
 
-def _content_type(value: str, content_class: str = "") -> str:
-    """The media type, and for reports and calendars the parameter that says what they are. Outlook says
-    a message carries a meeting request or answer in Content-Class only (its calendar part is inside a
-    multipart): that is kept as ``; calendar``."""
-    parts = [p.strip() for p in value.split(";")] if value else [""]
+def _content_type(value: str) -> str:
+    """The media type, and for reports and calendars the parameter that says what they are."""
+    if not value:
+        return ""
+    parts = [p.strip() for p in value.split(";")]
     kind = parts[0].lower()
     for part in parts[1:]:
         key, _, val = part.partition("=")
         if key.strip().lower() in ("report-type", "method"):
             return f"{kind}; {val.strip().strip(chr(34)).lower()}"
-    if "calendarmessage" in content_class.lower():
-        return f"{kind or 'text/plain'}; calendar"
     return kind
 
 

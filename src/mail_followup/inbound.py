@@ -49,20 +49,11 @@ def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Coll
     """Index the messages of ``mails`` from someone else, dated ``floor`` or later, that can count."""
     from mail_followup.intouch import Inbound
 
-    rows = []
-    for mail in mails:
-        if mail.sender is None or mail.sender.address in own or mail.date < floor:
-            continue
-        found = Inbound.of(account, mail)
-        if found is not None:
-            rows.append(_row(found))
+    rows = [row for mail in mails
+            if mail.sender is not None and mail.date >= floor and mail.sender.address not in own
+            and (row := Inbound.row_of(account, mail)) is not None]
     if rows:
         db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-
-
-def _row(found: Inbound) -> tuple[object, ...]:
-    return (found.account, found.folder, found.uid, found.message_id, found.address, found.organisation,
-            found.subject_key, _epoch(found.date), int(found.human), int(found.replies), int(found.calendar))
 
 
 def prepare(store: Store, account: str, own: Collection[str], floor: datetime) -> None:
@@ -150,7 +141,8 @@ def arrivals(db: sqlite3.Connection, accounts: Sequence[str], seen: int) -> list
 
 def written_in(db: sqlite3.Connection, account: str, folder: str, after: datetime) -> list[int]:
     """UIDs of the messages a person wrote to ``account`` into ``folder`` after ``after``: what a search for a
-    quote of the user's message needs to read, and no more."""
+    quote of the user's message needs to read, and no more. (No index of its own: it is asked only right
+    before a draft is written, and every index costs each message from someone else a write.)"""
     rows = db.execute("SELECT uid FROM inbound WHERE account=? AND folder=? AND date > ? AND human = 1",
                       (account, folder, _epoch(after)))
     return [r[0] for r in rows]

@@ -50,6 +50,7 @@ _ORGANISER_METHODS = frozenset({"REQUEST", "CANCEL", "ADD", "PUBLISH", "DECLINEC
 _ATTENDEE_METHODS = frozenset({"REPLY", "COUNTER", "REFRESH"})
 
 
+@lru_cache(maxsize=65536)
 def organisation(domain: str) -> str:
     """The part of a domain an organisation registers: ``eu.acme.com`` and ``acme.com`` -> ``acme.com``,
     ``mail.acme.co.uk`` -> ``acme.co.uk``. A heuristic without the public suffix list; a mistake only joins
@@ -77,8 +78,9 @@ def subject_key(subject: str) -> int:
 
 def calendar_hint(mail: Mail) -> bool:
     """Whether the headers say an invitation or a calendar answer may be inside: a calendar part at the top,
-    Outlook's Content-Class, or a subject that starts like one ("Invitation:", "Einladung:", "Accepted:")."""
-    if mail.content_type.startswith("text/calendar") or mail.content_type.endswith("; calendar"):
+    or a subject that starts like one ("Invitation:", "Einladung:", "Accepted:"). (Outlook's meeting requests
+    have neither, but come from the organiser, whom the contact and organisation rules know.)"""
+    if mail.content_type.startswith("text/calendar"):
         return True
     return _calendar_subject().match(mail.subject.lower().lstrip()) is not None
 
@@ -119,19 +121,19 @@ class Inbound:
     replies: bool  # it answers some conversation (In-Reply-To or References)
     calendar: bool  # an invitation or a calendar answer may be inside
 
-    @classmethod
-    def of(cls, account: str, mail: Mail) -> "Inbound | None":
-        """The index row of ``mail``, or None when it can count for nothing (no sender; automatic, and no
-        calendar in it)."""
+    @staticmethod
+    def row_of(account: str, mail: Mail) -> tuple[object, ...] | None:
+        """The row of ``mail`` in the inbound index (inbound.py), or None when it can count for nothing (no
+        sender; automatic, and no calendar in it). No name and no subject, the date in seconds: it is made
+        for every message from someone else that a sync writes, so with no object between."""
         if mail.sender is None:
             return None
         human, calendar = written_by_a_person(mail), calendar_hint(mail)
         if not (human or calendar):
             return None
-        domain = mail.sender.address.rpartition("@")[2]
-        return cls(account, mail.folder, mail.uid, mail.message_id, mail.sender.address, mail.sender.name,
-                   organisation(domain), mail.subject, subject_key(mail.subject), mail.date, human,
-                   bool(mail.in_reply_to or mail.references), calendar)
+        return (account, mail.folder, mail.uid, mail.message_id, mail.sender.address,
+                organisation(mail.sender.address.rpartition("@")[2]), subject_key(mail.subject),
+                int(mail.date.timestamp()), int(human), int(bool(mail.in_reply_to or mail.references)), int(calendar))
 
     @property
     def sender(self) -> str:

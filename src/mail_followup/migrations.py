@@ -135,7 +135,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX inbound_by_organisation ON inbound (organisation, date);
         CREATE INDEX inbound_by_subject ON inbound (subject_key, date) WHERE subject_key != 0;
         CREATE INDEX inbound_calendar ON inbound (date) WHERE calendar = 1;
-        CREATE INDEX inbound_by_folder ON inbound (account, folder, date) WHERE human = 1;
         CREATE TABLE inbound_kept (account TEXT PRIMARY KEY, own TEXT NOT NULL, since TEXT NOT NULL);
         CREATE TABLE quoted (account TEXT NOT NULL, thread TEXT NOT NULL, message_id TEXT NOT NULL,
             found_at TEXT NOT NULL, PRIMARY KEY (account, thread, message_id));

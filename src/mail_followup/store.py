@@ -232,7 +232,8 @@ class Store:
 
     def mail_named(self, account: str, folder: str, uid: int, message_id: str) -> Mail | None:
         """The indexed message with this Message-ID: at that UID of ``folder``, or gone from the server since."""
-        found = self._mails_where("account=? AND folder=? AND uid=? AND message_id=?", (account, folder, uid, message_id))
+        found = self._mails_where("account=? AND folder=? AND uid=? AND message_id=?",
+                                  (account, folder, uid, message_id))
         return found[0] if found else next(iter(self._mails_where("account=? AND message_id=?",
                                                                   (account, message_id))), None)
 

@@ -27,7 +27,8 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
     """
     wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
     with Store(config.state_dir) as store:
-        floor = inbound_floor(config.accounts, now)
+        for account in config.accounts:  # the inbound index as of ``now``, from the local header index alone
+            inbound.prepare(store, account.name, account.addresses, inbound_floor(config.accounts, now))
         for account in config.accounts:
             settings = account.settings
             verdicts = store.verdicts(account.name)
@@ -36,8 +37,6 @@ def explain(config: Config, message_id: str, now: datetime) -> tuple[Account, Th
                                            verdicts, tracking_rules(settings))
             for thread in threads:
                 if thread.key == wanted or any(m.message_id == wanted for m in thread.messages):
-                    for acct in config.accounts:  # the inbound index, from the local header index alone
-                        inbound.prepare(store, acct.name, acct.addresses, floor)
                     decision = decide_thread(thread, account, Calendars(settings, account.addresses), now,
                                              store.all_drafts(account.name), store.stoplist(account.name),
                                              store.snoozed(account.name), Elsewhere(store, account, config.accounts),
