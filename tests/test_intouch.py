@@ -385,3 +385,34 @@ def _report_json(thread, decision) -> str:
 
     return json.dumps({"to": [a.address for a in thread.original.recipients if a.address != ME.address],
                        "subject": thread.subject, "state": decision.state})
+
+
+def test_the_inbound_index_is_rebuilt_from_the_header_index_when_it_may_be_wrong(tmp_path: Path) -> None:
+    """A state from before the index, or a write that did not know the account's addresses, is rebuilt from the
+    header index (no mail is read again); so is one kept for other addresses or for a later start."""
+    kim = Mail("INBOX", 1, "<k@x>", sender=KIM, to=(ME,), subject="New", date=NOW - timedelta(days=2))
+    old = Mail("INBOX", 2, "<o@x>", sender=KIM, to=(ME,), subject="Old", date=NOW - timedelta(days=40))
+    floor = NOW - timedelta(days=30)
+
+    def indexed() -> list[str]:
+        return sorted(m.message_id for m in inbound.arrivals(store.db, ["a"], 0))
+
+    with Store(tmp_path) as store:
+        store.apply_sync("a", "INBOX", FolderCursor(1, 3, 2), [kim, old], (), False)  # as an older version wrote
+        assert indexed() == []
+        inbound.prepare(store, "a", [ME.address], floor)
+        assert indexed() == ["<k@x>"]  # the old one is before the start
+        inbound.prepare(store, "a", [ME.address], floor - timedelta(days=20))  # an older start: rebuilt
+        assert indexed() == ["<k@x>", "<o@x>"]
+        inbound.prepare(store, "a", [ME.address], floor)  # a later start: the older rows go
+        assert indexed() == ["<k@x>"]
+        inbound.prepare(store, "a", [ME.address, KIM.address], floor)  # Kim's address is now the user's own
+        assert indexed() == []
+        inbound.prepare(store, "a", [ME.address], floor)
+        seen = inbound.latest(store.db)
+        new = Mail("INBOX", 3, "<n@x>", sender=KIM, to=(ME,), subject="Newer", date=NOW - timedelta(days=1))
+        store.apply_sync("a", "INBOX", FolderCursor(1, 4, 3), [new], (), False)  # kept for these addresses
+        assert [m.message_id for m in inbound.arrivals(store.db, ["a"], seen)] == ["<n@x>"]
+        with store.transaction() as db:  # a body read later says something: the row is news again
+            inbound.restamp(db, "a", ["<k@x>"])
+        assert [m.message_id for m in inbound.arrivals(store.db, ["a"], seen)] == ["<n@x>", "<k@x>"]

@@ -141,3 +141,17 @@ def test_a_sent_followup_counts_as_the_attempt(configured, capsys) -> None:
     assert (coffee["state"], coffee["followups_sent"], coffee["next_attempt"]) == ("waiting", 1, 2)
     code, report = scan_json(config, FRIDAY, capsys)
     assert by_subject(report)["Coffee next week?"]["state"] == "waiting"
+
+
+def test_resume_after_a_deleted_draft_lets_it_be_written_again(configured, capsys) -> None:
+    """Deleting the draft stopped the thread; `mail-followup resume` says go on after all."""
+    from mail_followup.cli import main
+
+    account, config = configured
+    scan_json(config, WEDNESDAY, capsys)
+    delete(account, coffee_draft(account)[0])
+    assert by_subject(scan_json(config, WEDNESDAY, capsys)[1])["Coffee next week?"]["state"] == "stopped"
+    assert main(["resume", "coffee@example.org", "--config", str(config), "--now", WEDNESDAY]) == 0
+    assert "goes on" in capsys.readouterr().out
+    coffee = by_subject(scan_json(config, THURSDAY, capsys)[1])["Coffee next week?"]
+    assert coffee["state"] == "drafted" and len([raw for raw in live(account) if b"<coffee@example.org>" in raw]) == 1
