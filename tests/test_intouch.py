@@ -158,11 +158,16 @@ def test_a_calendar_invitation_or_answer(method: str, organiser: str, attendees:
     assert touch([invite], InTouchRules(calendar=False), verdicts={"<c@x>": verdict}) is None
 
 
-def test_the_index_row_of_a_message() -> None:
+def test_the_index_row_of_a_message(tmp_path: Path) -> None:
     def row(sender: str, subject: str = "Hello", **more: object) -> Inbound | None:
-        found = Inbound.row_of("a", Mail("INBOX", 1, "<m@x>", sender=Addr(more.pop("name", ""), sender),  # type: ignore[arg-type]
-                                         subject=subject, date=NOW, **more))  # type: ignore[arg-type]
-        return None if found is None else inbound._inbound(found)
+        """What the inbound index holds of the message, through the store's own writing."""
+        with Store(tmp_path / str(len(list(tmp_path.iterdir())))) as store:  # a state of its own
+            inbound.prepare(store, "a", [ME.address], NOW - timedelta(days=60))
+            mail = Mail("INBOX", 1, "<m@x>", sender=Addr(str(more.pop("name", "")), sender), subject=subject,
+                        date=NOW, **more)  # type: ignore[arg-type]
+            store.apply_sync("a", "INBOX", FolderCursor(1, 2, 1), [mail], (), False)
+            found = inbound.arrivals(store.db, ["a"], 0)
+        return found[0] if found else None
 
     assert row("kim@acme.example").human
     assert row("no-reply@acme.example") is None

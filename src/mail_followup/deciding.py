@@ -23,7 +23,6 @@ from mail_followup.store import DraftRecord
 from mail_followup.threads import Thread, TrackingRules, most_specific
 from mail_followup.timing import Calendar, Region, recipient_regions
 
-
 OUTSTANDING = ("written", "missing")  # drafts whose fate the next pass must look at
 
 

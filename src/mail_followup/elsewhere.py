@@ -12,8 +12,8 @@ there is one, no draft is written (``unread_accounts``).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mail_followup import inbound
@@ -25,6 +25,7 @@ from mail_followup.store import Store
 from mail_followup.threads import Thread
 
 log = logging.getLogger(__name__)
+
 
 def inbound_floor(everyone: Sequence[Account], now: datetime) -> datetime:
     """The start the inbound index is kept from: the longest lookback of the config, and a margin."""

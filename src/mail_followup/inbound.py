@@ -47,11 +47,18 @@ def _epoch(moment: datetime) -> int:
 
 def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Collection[str], floor: datetime) -> None:
     """Index the messages of ``mails`` from someone else, dated ``floor`` or later, that can count."""
-    from mail_followup.intouch import Inbound
+    from mail_followup.intouch import can_count, organisation, subject_key
 
-    rows = [row for mail in mails
-            if mail.sender is not None and mail.date >= floor and mail.sender.address not in own
-            and (row := Inbound.row_of(account, mail)) is not None]
+    rows = []
+    for mail in mails:  # every message a sync writes passes here: no object is made between
+        if mail.sender is None or mail.date < floor or mail.sender.address in own:
+            continue
+        facts = can_count(mail)
+        if facts is not None:
+            rows.append((account, mail.folder, mail.uid, mail.message_id, mail.sender.address,
+                         organisation(mail.sender.address.rpartition("@")[2]), subject_key(mail.subject),
+                         _epoch(mail.date), int(facts[0]), int(bool(mail.in_reply_to or mail.references)),
+                         int(facts[1])))
     if rows:
         db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 

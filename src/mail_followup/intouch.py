@@ -30,8 +30,8 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mail_followup.classify import Verdict, all_phrases, header_kind
@@ -103,9 +103,19 @@ def written_by_a_person(mail: Mail) -> bool:
             and not _SYSTEM_NAMES.search(mail.sender.name) and header_kind(mail) is None)
 
 
+def can_count(mail: Mail) -> tuple[bool, bool] | None:
+    """(written by a person, may carry a calendar) for a message from someone else, or None when it can end
+    no wait: no sender, or automatic with no calendar in it. Asked of every such message a sync writes."""
+    if mail.sender is None:
+        return None
+    human, calendar = written_by_a_person(mail), calendar_hint(mail)
+    return (human, calendar) if human or calendar else None
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One message from someone else, as the inbound index of the state holds it."""
+    """One message from someone else, as the inbound index of the state holds it. The index keeps no name
+    and no subject: they are empty here, but for the one message a report names (``Elsewhere.first``)."""
 
     account: str
     folder: str
@@ -120,20 +130,6 @@ class Inbound:
     human: bool  # the headers say a person wrote it
     replies: bool  # it answers some conversation (In-Reply-To or References)
     calendar: bool  # an invitation or a calendar answer may be inside
-
-    @staticmethod
-    def row_of(account: str, mail: Mail) -> tuple[object, ...] | None:
-        """The row of ``mail`` in the inbound index (inbound.py), or None when it can count for nothing (no
-        sender; automatic, and no calendar in it). No name and no subject, the date in seconds: it is made
-        for every message from someone else that a sync writes, so with no object between."""
-        if mail.sender is None:
-            return None
-        human, calendar = written_by_a_person(mail), calendar_hint(mail)
-        if not (human or calendar):
-            return None
-        return (account, mail.folder, mail.uid, mail.message_id, mail.sender.address,
-                organisation(mail.sender.address.rpartition("@")[2]), subject_key(mail.subject),
-                int(mail.date.timestamp()), int(human), int(bool(mail.in_reply_to or mail.references)), int(calendar))
 
     @property
     def sender(self) -> str:
