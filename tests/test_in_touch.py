@@ -309,3 +309,16 @@ def test_a_gmail_layout_finds_the_answer_and_the_quote_in_all_mail(gmail_like, t
         ("replied", "[Gmail]/All Mail")
     assert (threads["Your offer"]["state"], threads["Your offer"]["in_touch"]["rule"]) == ("replied", "quote")
     assert account.messages("[Gmail]/Drafts") == []
+
+
+def test_a_quote_that_arrives_while_the_draft_waits_withdraws_it(configured, capsys) -> None:
+    account, config = configured
+    assert coffee(scan_json(config, WEDNESDAY, capsys)[1])["state"] == "drafted"
+    account.append("INBOX", raw_mail(
+        "Office Manager <office@elsewhere.example>", ME, "Your request", at("2026-12-09T10:00:00+01:00"),
+        "<office@elsewhere.example>", "I'm handling this for Kim.\n\n> Would you have time for a coffee next week?\n"),
+        flags=(b"\\Seen",))
+    code, report = scan_json(config, "2026-12-09T10:30:00+01:00", capsys)
+    found = coffee(report)
+    assert (found["state"], found["in_touch"]["rule"]) == ("replied", "quote")
+    assert kim_drafts(account) == [] and any("withdrew the unedited draft" in r for r in found["reasons"])

@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email.policy import SMTP
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -468,12 +468,15 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decided[thread.key] = (thread, decision)
             else:
                 settled.append(report(account, thread, decision, None))
-    if not dry_run and following and elsewhere.new_here(seen):
-        # A draft waits in Drafts, and new mail came: does any of it quote the message followed up?
-        for key in following & decided.keys():
-            thread, decision = decided[key]
-            if decision.state == "drafted" and elsewhere.search_quotes(mailbox, folders.replies, thread, verdicts):
+    def unless_quoted(keys: Iterable[str]) -> None:
+        """Ask the server whether a message quotes the user's in these threads; decide those found again."""
+        for key in keys:
+            thread = decided[key][0]
+            if elsewhere.search_quotes(mailbox, folders.replies, thread, verdicts):
                 decided[key] = (thread, decision_for(thread))
+
+    if not dry_run and following and elsewhere.new_here(seen):  # a draft waits, and new mail came
+        unless_quoted(k for k in following & decided.keys() if decided[k][1].state == "drafted")
     if not dry_run and following:
         notes = _follow_drafts(account, mailbox, store, folders, decided, ledger, now)
         if notes:  # what happened to the drafts changes those threads' decisions
@@ -525,12 +528,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         due = [d for d in batch if d.state == "due"]
         places = limit - written
         queue = due[places:] + queue  # read already; still in order, ahead of the rest
-        ready = [decided[d.thread_key] for d in due[:places]]
-        # Right before writing, the server is asked whether a message quotes the one followed up.
-        for thread, _ in ready:
-            if elsewhere.search_quotes(mailbox, folders.replies, thread, verdicts):
-                decided[thread.key] = (thread, decision_for(thread))
-        ready = [(t, d) for t, d in (decided[t.key] for t, _ in ready) if d.state == "due"]
+        unless_quoted([d.thread_key for d in due[:places]])  # right before writing
+        ready = [decided[d.thread_key] for d in due[:places] if decided[d.thread_key][1].state == "due"]
         before = result.written
         for thread, decision in _write_batch(account, mailbox, store, folders, ready, now, dry_run, result, cancel):
             decided[thread.key] = (thread, decision)
