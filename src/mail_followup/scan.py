@@ -229,7 +229,7 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         log.error("%s", message)
     finally:
         if gate is not None:
-            gate.read(account.name, failed=True)  # when it got that far, it said so already
+            gate.read(account.name, failed=True)  # no-op after its reading; else the others wait no more
     from_state = result.unchanged  # the reports to hand on are those in the state
     if not dry_run:
         error = "; ".join(result.errors) or None
@@ -468,6 +468,7 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
                 decided[thread.key] = (thread, decision)
             else:
                 settled.append(report(account, thread, decision, None))
+
     def unless_quoted(keys: Iterable[str]) -> None:
         """Ask the server whether a message quotes the user's in these threads; decide those found again."""
         for key in keys:
@@ -702,7 +703,7 @@ def _write_batch(
             except OverQuota as exc:
                 full = exc
         done.append((thread, amended(decision, "due", "the mailbox is over its quota on the server; "
-                                                    "the next pass tries again")))
+                                                      "the next pass tries again")))
     if full is not None:
         # One message for the whole batch: the cause is the account's, not any one thread's.
         waiting = sum(1 for _t, d in done if d.state == "due")
