@@ -155,3 +155,19 @@ def test_resume_after_a_deleted_draft_lets_it_be_written_again(configured, capsy
     assert "goes on" in capsys.readouterr().out
     coffee = by_subject(scan_json(config, THURSDAY, capsys)[1])["Coffee next week?"]
     assert coffee["state"] == "drafted" and len([raw for raw in live(account) if b"<coffee@example.org>" in raw]) == 1
+
+
+def test_extra_copies_of_a_draft_are_withdrawn_and_an_edited_one_stays(configured, capsys) -> None:
+    """Two passes on two states (a second laptop) each wrote the draft: the next pass keeps one. When the user
+    edited a copy, every unedited one goes and the edited one stays (issue 19)."""
+    account, config = configured
+    scan_json(config, WEDNESDAY, capsys)
+    _, _, raw = coffee_draft(account)
+    account.append("Drafts", raw, flags=(b"\\Draft", b"\\Seen"))  # what the other pass wrote
+    coffee = by_subject(scan_json(config, THURSDAY, capsys)[1])["Coffee next week?"]
+    assert [r for r in live(account) if b"<coffee@example.org>" in r] == [raw]
+    assert coffee["state"] == "drafted" and any("withdrew 1 unedited extra" in r for r in coffee["reasons"])
+    edited = raw.replace(b"I hope", b"Hope")
+    account.append("Drafts", edited, flags=(b"\\Draft", b"\\Seen"))
+    scan_json(config, FRIDAY, capsys)
+    assert [r for r in live(account) if b"<coffee@example.org>" in r] == [edited]

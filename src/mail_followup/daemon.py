@@ -141,6 +141,9 @@ class Service:
                       "OAuth2 token: sign in again with the token helper), then a reload; retrying a refused "
                       "login risks a lockout", name, name)
             state.summary = "paused: the login was refused"
+        elif outcome.failure == "busy":  # another process runs this account's pass: nothing is wrong
+            state.summary = "a pass runs in another process"
+            log.info("%s", outcome.errors[0].split("\n")[0])
         elif outcome.failure in ("network", "server"):
             state.failures += 1
             delay = min(timedelta(minutes=2 ** (state.failures - 1)), MAX_BACKOFF,
@@ -247,8 +250,9 @@ def _child_pass(config: Config, name: str, stop: Any, send: Any, level: int) -> 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is the service's business
     setup_logging(2 if level <= logging.DEBUG else 0, daemon=True)
     try:
+        # A pass of this account already running (a `scan` typed meanwhile) makes this one step aside at once.
         result = scan(config, datetime.now().astimezone(), account=name, cancel=stop,
-                      progress=lambda *progress: send.send(("progress", progress)), reports=False)
+                      progress=lambda *progress: send.send(("progress", progress)), reports=False, lock_wait=0)
         # The service needs the counts, not 100,000 reports pickled over the pipe.
         send.send(("result", replace(result.accounts[0], threads=[])))
     except Exception:

@@ -93,6 +93,7 @@ class FoundDraft:
     uid: int
     message_id: str
     attempt: int | None
+    deleted: bool = False  # flagged \Deleted, not yet expunged (a withdrawal on a server without UIDPLUS)
 
 
 def is_loopback(host: str) -> bool:
@@ -447,7 +448,7 @@ class Mailbox:
         for mail in self._fetch_headers(folder, sorted(uids)):
             if mail.followup_for and mail.followup_attempt is not None:
                 found.setdefault((mail.followup_for, mail.followup_attempt), []).append(
-                    FoundDraft(mail.uid, mail.message_id, mail.followup_attempt))
+                    FoundDraft(mail.uid, mail.message_id, mail.followup_attempt, "\\Deleted" in mail.flags))
         return found
 
     def folder_status(self, folder: str) -> str:

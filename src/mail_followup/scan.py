@@ -41,6 +41,7 @@ from mail_followup.templates import Templates, load_templates
 from mail_followup.report import write_json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
+from mail_followup.passlock import AccountLock, PassRunning
 from mail_followup.deciding import OUTSTANDING, Calendars, decide_thread, tracking_rules
 from mail_followup.policy import Decision, amended, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
 from mail_followup.store import DraftRecord, Store
@@ -123,6 +124,7 @@ class ScanResult:
 
 
 PARALLEL_ACCOUNTS = 8  # passes at once; each holds one IMAP connection and, briefly, the state's write lock
+LOCK_WAIT = 600.0  # seconds a `scan` waits while another pass of an account runs (the service's first sync...)
 
 
 def scan(
@@ -134,24 +136,27 @@ def scan(
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
     reports: bool = True,
+    lock_wait: float = LOCK_WAIT,
 ) -> ScanResult:
     """Scan every account (or the one named); a failing account never stops the others.
 
     ``cancel`` set (the service got SIGTERM) ends a pass after the write in flight; ``progress``
     hears how a first sync of a large folder advances. ``reports=False``: an account with nothing
     new hands on only its counts, not its standing reports (the service needs no more).
+    ``lock_wait``: how long a pass waits while another pass of its account runs in another process.
     """
     accounts = [config.account(account)] if account else list(config.accounts)
     with Store(config.state_dir) as store:  # opened here first: a new state is created and migrated once
         if len(accounts) == 1:
             return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress,
-                                                 reports, config.accounts)])
+                                                 reports, config.accounts, lock_wait=lock_wait)])
     # An answer may have come to another account: each one reads its folders before any of them decides.
     gate = SyncGate([a.name for a in accounts])
 
     def one(acct: Account) -> AccountResult:
         with Store(config.state_dir) as own:  # a connection per thread; WAL lets them write in turn
-            return scan_account(acct, own, now, dry_run, secret, cancel, progress, reports, config.accounts, gate)
+            return scan_account(acct, own, now, dry_run, secret, cancel, progress, reports, config.accounts, gate,
+                                lock_wait)
 
     # Side by side, so that a slow or unreachable server costs its own account its timeout, not the others.
     with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts)), thread_name_prefix="pass") as pool:
@@ -191,11 +196,37 @@ class SyncGate:
 
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
                  cancel: threading.Event | None = None, progress: Progress | None = None,
-                 reports: bool = True, everyone: Sequence[Account] = (), gate: SyncGate | None = None
-                 ) -> AccountResult:
+                 reports: bool = True, everyone: Sequence[Account] = (), gate: SyncGate | None = None,
+                 lock_wait: float = 0.0) -> AccountResult:
     """One account's pass; ``everyone`` the accounts of the config (an answer may be in any of them), ``gate``
-    what it waits for before deciding when several accounts are scanned together."""
+    what it waits for before deciding when several accounts are scanned together.
+
+    Only one pass of an account runs at a time, in any process (``passlock``): this one waits up to
+    ``lock_wait`` seconds for another to end, and otherwise does nothing but say which process runs it.
+    """
     result = AccountResult(account.name)
+    lock = AccountLock(store.path.parent, account.name)
+    try:
+        lock.acquire(lock_wait, cancel, lambda text: log.warning("%s", text))
+    except PassRunning as exc:
+        if gate is not None:
+            gate.read(account.name, failed=True)
+        result.errors.append(str(exc))
+        result.failure = exc.kind
+        log.warning("%s", exc)
+        return _handed_on(result, store, reports, from_state=True)
+    with lock:
+        _run(account, store, now, dry_run, secret, result, cancel, progress, everyone, gate)
+        from_state = result.unchanged  # the reports to hand on are those in the state
+        if not dry_run:
+            from_state = _record(account, store, now, result) or from_state
+    return _handed_on(result, store, reports, from_state)
+
+
+def _run(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource, result: AccountResult,
+         cancel: threading.Event | None, progress: Progress | None, everyone: Sequence[Account],
+         gate: SyncGate | None) -> None:
+    """The pass itself, with every failure it can meet turned into one line of ``result.errors``."""
     try:
         with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
             if progress is not None:
@@ -230,28 +261,35 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
     finally:
         if gate is not None:
             gate.read(account.name, failed=True)  # no-op after its reading; else the others wait no more
-    from_state = result.unchanged  # the reports to hand on are those in the state
-    if not dry_run:
-        error = "; ".join(result.errors) or None
-        keep = result.unchanged or not result.threads and not result.ok  # the last reports still stand
-        try:
-            store.save_reports(account.name, None if keep else result.threads, result.ok, error,
-                               result.decided_for or now,
-                               None if result.decide_all_next else fingerprint(account), result.generation,
-                               None if keep else result.replaced, result.based_on, result.inbound_seen)
-        except sqlite3.Error as exc:
-            if result.failure != "local":
-                result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
-                result.failure = "local"
-            log.error("account %s: the decisions of this pass could not be recorded: %s", account.name, exc)
-        else:
-            if result.replaced is not None and not keep:  # the new reports merged with those that stand
-                result.threads = []
-                from_state = True
+
+
+def _record(account: Account, store: Store, now: datetime, result: AccountResult) -> bool:
+    """Record the pass and its reports; return whether the reports to hand on are now those in the state."""
+    error = "; ".join(result.errors) or None
+    keep = result.unchanged or not result.threads and not result.ok  # the last reports still stand
+    try:
+        store.save_reports(account.name, None if keep else result.threads, result.ok, error,
+                           result.decided_for or now,
+                           None if result.decide_all_next else fingerprint(account), result.generation,
+                           None if keep else result.replaced, result.based_on, result.inbound_seen)
+    except sqlite3.Error as exc:
+        if result.failure != "local":
+            result.errors.append(f"account {account.name!r}: the state database cannot be written: {exc}")
+            result.failure = "local"
+        log.error("account %s: the decisions of this pass could not be recorded: %s", account.name, exc)
+        return False
+    if result.replaced is not None and not keep:  # the new reports merged with those that stand
+        result.threads = []
+        return True
+    return False
+
+
+def _handed_on(result: AccountResult, store: Store, reports: bool, from_state: bool) -> AccountResult:
+    """``result`` with its counts, and its reports as the state holds them where they come from there."""
     if from_state:
-        result.counts = store.report_counts(account.name)
+        result.counts = store.report_counts(result.account)
         if reports:
-            result.stored = store.report_texts(account.name)
+            result.stored = store.report_texts(result.account)
     else:
         for t in result.threads:
             result.counts[t["state"]] = result.counts.get(t["state"], 0) + 1
@@ -539,6 +577,11 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         written += result.written - before
     for decision in queue:
         decided[decision.thread_key] = (decided[decision.thread_key][0], left_for_next_pass(decision, limit))
+    if not dry_run and (result.written or following):  # another pass may have written the same drafts
+        for key, lines in _deduplicate(account, mailbox, store, folders).items():
+            if key in decided:
+                thread, decision = decided[key]
+                decided[key] = (thread, replace(decision, reasons=decision.reasons + tuple(lines)))
     ledger = store.all_drafts(account.name)
     for thread, decision in decided.values():
         settled.append(report(account, thread, decision, ledger.get(thread.key, {}).get(decision.next_attempt)))
@@ -596,6 +639,41 @@ def _follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: Fo
             elif record.state == "missing":
                 store.mark_draft(account.name, key, attempt, "written", now)
                 notes.setdefault(key, []).append(f"the draft for follow-up {attempt} is back in {folders.drafts}")
+    return notes
+
+
+def _deduplicate(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap) -> dict[str, list[str]]:
+    """Withdraw the extra copies of a draft that two passes wrote at once (issue 19): passes on two states
+    (a second laptop, a backup restored) each found no draft and wrote one.
+
+    Of the unedited copies of one attempt the one with the lowest UID stays,
+    so that every pass that looks keeps the same one, and the ledger points
+    at it; when the user edited a copy, every unedited one goes, and the
+    edited ones are never touched. Return the notes for each thread.
+    """
+    doubled = {k: [c for c in copies if not c.deleted]
+               for k, copies in mailbox.drafts_by_thread(folders.drafts).items()}
+    doubled = {k: copies for k, copies in doubled.items() if len(copies) > 1}
+    if not doubled:
+        return {}
+    raws = mailbox.fetch_bodies(folders.drafts, sorted(c.uid for copies in doubled.values() for c in copies),
+                                limit=None)
+    notes: dict[str, list[str]] = {}
+    for (key, attempt), copies in sorted(doubled.items()):
+        ours = sorted((c for c in copies if c.uid in raws and is_unedited(raws[c.uid])), key=lambda c: c.uid)
+        edited = [c for c in copies if c.uid in raws and not is_unedited(raws[c.uid])]
+        extras = ours if edited else ours[1:]
+        for copy in extras:
+            mailbox.withdraw_draft(folders.drafts, copy.uid)
+        if ours and not edited:
+            store.record_draft(account.name, DraftRecord(key, attempt, ours[0].message_id, folders.drafts,
+                                                         ours[0].uid))
+        if extras:
+            line = (f"found {len(copies)} copies of the draft for follow-up {attempt} in {folders.drafts} (passes "
+                    f"that ran at once): withdrew {len(extras)} unedited extra(s)"
+                    + (", kept the one you edited" if edited else ""))
+            notes.setdefault(key, []).append(line)
+            log.warning("%s: %s: %s", account.name, key, line)
     return notes
 
 
