@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "cut" | "stall" | "refuse" | "restart" | "kill" | "none" ("kill" is the campaign's, not the proxy's)
+    kind: str  # "cut" | "stall" | "refuse" | "restart" | "slow" | "kill" | "none" ("kill": the campaign's own)
     direction: str = "down"  # "down": server to client; "up": client to server
     after: int = 0  # bytes that pass before the fault
+    rate: int = 20_000  # "slow": bytes a second in ``direction``, from the start
 
 
 class FaultProxy:
@@ -62,13 +63,16 @@ class FaultProxy:
             threading.Thread(target=self._pump, args=(server, client, "down"), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
+        slow = self.fault.kind == "slow" and self.fault.direction == direction
         try:
-            while data := source.recv(4096):
+            while data := source.recv(1024 if slow else 4096):
                 if direction == "up":
                     self.sent += data
                 data = self._let_through(data, direction, source, sink)
                 if data is None:
                     return
+                if slow:  # a slow link: the data arrives at ``rate``
+                    time.sleep(len(data) / self.fault.rate)
                 sink.sendall(data)
         except OSError:
             pass

@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +26,7 @@ from imapclient.imapclient import seq_to_parenstr_upper
 from mail_followup.config import Account, Folders as FolderSettings
 from mail_followup import writes
 from mail_followup.errors import AccountError, AuthError, SuspiciousSnapshot
+from mail_followup.guard import DEADLINE_FACTOR, CommandGuard
 from mail_followup.headers import FETCH_ITEM, Interner, Mail, parse_header_block
 from mail_followup.responses import flag_set, header_block, parse_fetch, uid_ranges, uid_set
 from mail_followup.store import FolderCursor
@@ -108,9 +110,10 @@ def is_loopback(host: str) -> bool:
 class Mailbox:
     """One logged-in IMAP connection for one account."""
 
-    def __init__(self, client: IMAPClient, account: str) -> None:
+    def __init__(self, client: IMAPClient, account: str, guard: CommandGuard | None = None) -> None:
         self.client = client
         self.account = account
+        self.guard = guard  # cuts the connection on a stop request or a command past its deadline
         self._selected: str | None = None
         self._share = Interner()  # equal values of all the messages this connection reads, stored once
         self.progress: Callable[[str, int, int], None] | None = None  # (folder, headers read, of how many)
@@ -124,11 +127,14 @@ class Mailbox:
             self.enabled.add("CONDSTORE")
 
     @classmethod
-    def connect(cls, account: Account, secret: Callable[[Account], str]) -> "Mailbox":
+    def connect(cls, account: Account, secret: Callable[[Account], str],
+                cancel: threading.Event | None = None) -> "Mailbox":
         """Connect and log in; raise AccountError (AuthError for refused credentials) naming the host.
 
         ``secret`` is asked for the password only once the connection is
-        known to be safe for it.
+        known to be safe for it. From then on every command is guarded
+        (``guard.CommandGuard``): ``cancel`` set cuts it, and so does a
+        command that runs past its deadline.
         """
         imap = account.imap
         host, port = imap.host, imap.effective_port
@@ -162,6 +168,7 @@ class Mailbox:
                                    "if the server really changed its certificate, put the new fingerprint in "
                                    "imap.tls_fingerprint")
         client.normalise_times = False
+        guard = CommandGuard(client._imap, account.name, DEADLINE_FACTOR * imap.timeout_seconds, cancel)
         from mail_followup.credentials import token
         from mail_followup.signin import sign_in
 
@@ -169,6 +176,7 @@ class Mailbox:
             sign_in(client, account, secret, token)  # a password, or an OAuth2 token from oauth2_token_command
         except LoginError as exc:
             _quietly_close(client)
+            guard.close()
             if isinstance(exc.__context__, (imaplib.IMAP4.abort, OSError)):
                 # imapclient turns any error during LOGIN into LoginError, the connection dropping too
                 raise AccountError(account.name, f"login to {host}:{port} failed: the connection broke "
@@ -181,12 +189,14 @@ class Mailbox:
                             f"check the username and password (mail-followup auth set {account.name})") from None
         except (OSError, IMAPClientError) as exc:
             _quietly_close(client)
+            guard.close()
             raise AccountError(account.name, f"login to {host}:{port} failed: {_describe(exc)}",
                                kind="network") from None
-        except BaseException:  # no password to give (a missing keyring entry, a failing command)
+        except BaseException:  # no password to give (a missing keyring entry, a failing command), a stop
             _quietly_close(client)
+            guard.close()
             raise
-        return cls(client, account.name)
+        return cls(client, account.name, guard)
 
     def examine(self, folder: str) -> None:
         """Open ``folder`` read-only, unless it is open already: on a large folder, EXAMINE is not free."""
@@ -196,6 +206,13 @@ class Mailbox:
 
     def close(self) -> None:
         _quietly_close(self.client)
+        if self.guard is not None:
+            self.guard.close()
+
+    def check(self) -> None:
+        """Raise PassStopped when the pass was asked to stop (a place where stopping leaves nothing half-done)."""
+        if self.guard is not None:
+            self.guard.check()
 
     def __enter__(self) -> "Mailbox":
         return self
@@ -388,6 +405,7 @@ class Mailbox:
         """The messages' headers, a command's worth at a time."""
         for start in range(0, len(uids), HEADER_CHUNK):
             chunk = uids[start:start + HEADER_CHUNK]
+            self.check()
             response, _ = self._uid_fetch(uid_ranges(chunk), self._header_items())
             wanted = set(chunk)
             found = [self._mail(folder, uid, data) for uid, data in sorted(response.items()) if uid in wanted]

@@ -41,6 +41,7 @@ from mail_followup.templates import Templates, load_templates
 from mail_followup.report import write_json_document
 from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
+from mail_followup.guard import PassStopped, check, watch_store
 from mail_followup.passlock import AccountLock, PassRunning
 from mail_followup.deciding import OUTSTANDING, Calendars, decide_thread, tracking_rules
 from mail_followup.policy import Decision, amended, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
@@ -186,12 +187,15 @@ class SyncGate:
     def has_read(self, name: str) -> bool:
         return self._read.get(name) is not None and self._read[name].is_set() and name not in self._failed
 
-    def wait_for(self, names: Collection[str]) -> None:
-        """Wait for these accounts to have read their folders (at most ``WAIT`` seconds in all)."""
+    def wait_for(self, names: Collection[str], check: Callable[[], None]) -> None:
+        """Wait for these accounts to have read their folders (at most ``WAIT`` seconds in all); ``check``
+        raises when the pass is asked to stop meanwhile."""
         deadline = time.monotonic() + self.WAIT
         for name in names:
-            if name in self._read:
-                self._read[name].wait(max(0.0, deadline - time.monotonic()))
+            while name in self._read and not self._read[name].wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+                check()
+                if time.monotonic() >= deadline:
+                    return
 
 
 def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, secret: SecretSource,
@@ -207,8 +211,9 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
     result = AccountResult(account.name)
     lock = AccountLock(store.path.parent, account.name)
     try:
+        check(cancel, account.name)
         lock.acquire(lock_wait, cancel, lambda text: log.warning("%s", text))
-    except PassRunning as exc:
+    except (PassRunning, PassStopped) as exc:
         if gate is not None:
             gate.read(account.name, failed=True)
         result.errors.append(str(exc))
@@ -216,9 +221,16 @@ def scan_account(account: Account, store: Store, now: datetime, dry_run: bool, s
         log.warning("%s", exc)
         return _handed_on(result, store, reports, from_state=True)
     with lock:
-        _run(account, store, now, dry_run, secret, result, cancel, progress, everyone, gate)
-        from_state = result.unchanged  # the reports to hand on are those in the state
-        if not dry_run:
+        watch_store(store.db, cancel)  # a stop request ends the statement in flight
+        try:
+            _run(account, store, now, dry_run, secret, result, cancel, progress, everyone, gate)
+        finally:
+            watch_store(store.db, None)
+        # A pass stopped on request records nothing: what it wrote stands (each write is whole), and the
+        # standing reports stay as they were until a pass that ends decides again.
+        stopped = result.failure == "stopped"
+        from_state = result.unchanged or stopped  # the reports to hand on are those in the state
+        if not dry_run and not stopped:
             from_state = _record(account, store, now, result) or from_state
     return _handed_on(result, store, reports, from_state)
 
@@ -228,7 +240,7 @@ def _run(account: Account, store: Store, now: datetime, dry_run: bool, secret: S
          gate: SyncGate | None) -> None:
     """The pass itself, with every failure it can meet turned into one line of ``result.errors``."""
     try:
-        with Mailbox.connect(account, secret) as mailbox, _without_cycle_collection():
+        with Mailbox.connect(account, secret, cancel) as mailbox, _without_cycle_collection():
             if progress is not None:
                 mailbox.progress = functools.partial(progress, account.name)
             _pass(account, mailbox, store, now, dry_run, result, cancel, tuple(everyone) or (account,), gate)
@@ -237,30 +249,39 @@ def _run(account: Account, store: Store, now: datetime, dry_run: bool, secret: S
     except MailFollowupError as exc:
         result.errors.append(str(exc))
         result.failure = getattr(exc, "kind", "account")
-        log.error("%s", exc)
-    except (OSError, imaplib.IMAP4.abort) as exc:
+        (log.warning if result.failure == "stopped" else log.error)("%s", exc)
+    except (OSError, imaplib.IMAP4.abort, IMAPClientError, sqlite3.Error) as exc:
+        if cancel is None or not cancel.is_set():
+            _failed(account, store, exc, result)
+        else:  # what the stop broke (a statement interrupted, a connection cut) is the stop itself
+            stopped = PassStopped(account.name, f"stopped on request ({exc})",
+                                  "nothing was half-written; the next pass goes on from here")
+            result.errors.append(str(stopped))
+            result.failure = stopped.kind
+            log.warning("%s", stopped)
+    finally:
+        if gate is not None:
+            gate.read(account.name, failed=True)  # no-op after its reading; else the others wait no more
+
+
+def _failed(account: Account, store: Store, exc: BaseException, result: AccountResult) -> None:
+    """One line of ``result.errors`` for a failure of the network, the server or this machine."""
+    if isinstance(exc, (OSError, imaplib.IMAP4.abort)):
         if isinstance(exc, (imaplib.IMAP4.abort, ConnectionError, TimeoutError, socket.gaierror, ssl.SSLError)):
             message = f"account {account.name!r}: the connection to {account.imap.host} broke: {exc}"
             result.failure = "network"
         else:  # a full disk, a missing file: this machine's trouble, not the server's
             message = f"account {account.name!r}: a local error stopped the pass: {exc}"
             result.failure = "local"
-        result.errors.append(message)
-        log.error("%s", message)
-    except IMAPClientError as exc:
+    elif isinstance(exc, IMAPClientError):
         message = f"account {account.name!r}: the server {account.imap.host} answered with an error: {exc}"
-        result.errors.append(message)
         result.failure = "server"
-        log.error("%s", message)
-    except sqlite3.Error as exc:  # a full disk, a read-only state directory: this machine's trouble
+    else:  # sqlite3.Error: a full disk, a read-only state directory: this machine's trouble
         message = (f"account {account.name!r}: the state database in {store.path.parent} cannot be written: {exc}; "
                    "nothing was lost (the next pass redoes what this one could not record)")
-        result.errors.append(message)
         result.failure = "local"
-        log.error("%s", message)
-    finally:
-        if gate is not None:
-            gate.read(account.name, failed=True)  # no-op after its reading; else the others wait no more
+    result.errors.append(message)
+    log.error("%s", message)
 
 
 def _record(account: Account, store: Store, now: datetime, result: AccountResult) -> bool:
@@ -400,6 +421,7 @@ def _sync(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, 
     wait then for the other accounts of the scan to have read theirs."""
     changed = False
     for folder in folders.scanned():
+        mailbox.check()
         cursor = store.cursor(account.name, folder)
         synced = mailbox.sync(folder, cursor, functools.partial(store.known_uids, account.name, folder), since.date(),
                               functools.partial(store.add_mails, account.name, folder))
@@ -414,7 +436,8 @@ def _sync(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, 
         gate.read(account.name)
         # An account never read before may hold the answer: wait for it. One read before has its index,
         # and a stuck server costs only its own account its time.
-        gate.wait_for([name for name in gate.names if name != account.name and not store.has_read(name)])
+        gate.wait_for([name for name in gate.names if name != account.name and not store.has_read(name)],
+                      mailbox.check)
     return changed
 
 
@@ -499,6 +522,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     settled: list[dict[str, Any]] = []
     threads.reverse()
     while threads:
+        if len(threads) % 1000 == 0:  # a first pass decides 100,000 threads: long enough to be asked to stop
+            mailbox.check()
         thread = threads.pop()
         if in_lookback(thread, settings, now):
             decision = decision_for(thread)
@@ -559,7 +584,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
         return batch
 
     limit, written, size = settings.max_drafts_per_pass, 0, 0
-    while queue and written < limit and not (cancel and cancel.is_set()):
+    while queue and written < limit:
+        mailbox.check()
         # Read ahead of the places left, more each round: on a first pass most due-looking threads turn out
         # to wait once their own message is read, and a round trip per 25 of them would cost minutes.
         size = min(max(limit - written, size * 4), READ_AHEAD)
