@@ -170,6 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mail-followup status | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:  # a damaged state found in the middle of reading it: put it aside now
+        from mail_followup.state_repair import is_damage  # loads sqlite3 only when something went wrong
+
+        if not is_damage(exc):
+            raise
+        log.debug("details", exc_info=True)
+        _begin_again(args)  # it logs where the damaged state is kept
+        print("mail-followup: run `mail-followup scan` to read the mailbox into the new state", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _begin_again(args: argparse.Namespace) -> None:
+    """The state was found damaged while a command read it: put it aside, and begin a new one."""
+    from mail_followup.store import Store
+
+    with Store(_load(args).state_dir) as store:
+        if store.damaged is None:  # opening it again may have found the damage already
+            store.begin_again()
 
 
 def setup_logging(verbose: int, daemon: bool = False) -> None:

@@ -464,10 +464,32 @@ def state_findings(state_dir: Path) -> list[Finding]:
         if stat.S_IMODE(found.st_mode) != 0o600:
             findings.append(Finding("state", False, f"{path} has mode {stat.S_IMODE(found.st_mode):04o}, not 0600",
                                     f"chmod 600 {shlex.quote(str(path))}"))
+    damage = _damage(database) if database.exists() else None
+    if damage is not None:
+        findings.append(Finding("state", False, f"{database} is damaged ({damage})",
+                                "mail-followup scan moves it aside (it is kept) and reads the mailbox again; no "
+                                "draft is written twice, and your stop, snooze and resume are copied over"))
     if not findings:
-        db = f"{DB_NAME} 0600" if database.exists() else f"no {DB_NAME} yet (the first scan writes it)"
+        db = f"{DB_NAME} 0600, intact" if database.exists() else f"no {DB_NAME} yet (the first scan writes it)"
         findings.append(Finding("state", True, f"{state_dir}: yours, 0700; {db}"))
     return findings
+
+
+def _damage(database: Path) -> str | None:
+    """What SQLite's own check finds wrong in the state database, read only; None when nothing is."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            found = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        from mail_followup.state_repair import is_damage
+
+        return str(exc) if is_damage(exc) else None  # locked, unreadable: the checks above say why
+    return None if found == ["ok"] else "; ".join(found)
 
 
 def _creatable(state_dir: Path) -> Finding:

@@ -43,6 +43,7 @@ from mail_followup.headers import Mail
 from mail_followup.mailbox import FolderMap, FoundDraft, Mailbox
 from mail_followup.guard import PassStopped, check, watch_store
 from mail_followup.passlock import AccountLock, PassRunning
+from mail_followup.state_repair import is_damage
 from mail_followup.deciding import OUTSTANDING, Calendars, decide_thread, tracking_rules
 from mail_followup.policy import Decision, amended, in_lookback, left_for_next_pass, oldest_first, sent_in_lookback
 from mail_followup.store import DraftRecord, Store
@@ -146,6 +147,18 @@ def scan(
     new hands on only its counts, not its standing reports (the service needs no more).
     ``lock_wait``: how long a pass waits while another pass of its account runs in another process.
     """
+    result = _scan(config, now, account, dry_run, secret, cancel, progress, reports, lock_wait)
+    if any(a.failure == "damaged" for a in result.accounts):
+        # A page of the state was found damaged in the middle of a pass: it is put aside, and the passes run
+        # again on a new state, from the mailbox (the drafts written are found in Drafts, never written twice).
+        with Store(config.state_dir) as store:
+            store.begin_again()
+        result = _scan(config, now, account, dry_run, secret, cancel, progress, reports, lock_wait)
+    return result
+
+
+def _scan(config: Config, now: datetime, account: str | None, dry_run: bool, secret: SecretSource,
+          cancel: threading.Event | None, progress: Progress | None, reports: bool, lock_wait: float) -> ScanResult:
     accounts = [config.account(account)] if account else list(config.accounts)
     with Store(config.state_dir) as store:  # opened here first: a new state is created and migrated once
         if len(accounts) == 1:
@@ -276,6 +289,9 @@ def _failed(account: Account, store: Store, exc: BaseException, result: AccountR
     elif isinstance(exc, IMAPClientError):
         message = f"account {account.name!r}: the server {account.imap.host} answered with an error: {exc}"
         result.failure = "server"
+    elif is_damage(exc):  # the file itself: scan() puts it aside and reads the mailbox again
+        message = f"account {account.name!r}: the state database {store.path} is damaged ({exc})"
+        result.failure = "damaged"
     else:  # sqlite3.Error: a full disk, a read-only state directory: this machine's trouble
         message = (f"account {account.name!r}: the state database in {store.path.parent} cannot be written: {exc}; "
                    "nothing was lost (the next pass redoes what this one could not record)")

@@ -9,6 +9,7 @@ the same transaction as the row that records it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -23,9 +24,12 @@ from mail_followup import writes
 from mail_followup.headers import Addr, Interner, Mail
 from mail_followup.migrations import MIGRATIONS
 from mail_followup.paths import ensure_private_dir
+from mail_followup.state_repair import check_owner, is_damage, put_aside, salvage, unusable
 
 if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`, which needs neither
     from mail_followup.classify import Verdict
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "state.sqlite3"
 LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
@@ -54,17 +58,58 @@ class Store:
     """One SQLite file in the private state directory."""
 
     def __init__(self, state_dir: Path) -> None:
-        ensure_private_dir(state_dir)
+        """Open the state in ``state_dir``, creating it (0700, the database 0600).
+
+        Raise StateUnusable when the directory is another user's or cannot be
+        written. A database found damaged is moved aside (``put_aside``) and a
+        new one begun, with what the user said in the old one copied over;
+        ``damaged`` then says where the old one is kept.
+        """
         self.path = state_dir / DB_NAME
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(self.path, 0o600)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT)
+        self.damaged: Path | None = None
         # Per account, the addresses and the start the inbound index is kept for (inbound.prepare).
         self.inbound_scope: dict[str, tuple[frozenset[str], datetime]] = {}
+        try:
+            check_owner(state_dir)
+            ensure_private_dir(state_dir)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise unusable(state_dir, exc) from None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).replace("-", ""):
+                    raise unusable(state_dir, exc) from None
+                raise
+            self.db.close()
+            self.begin_again()
+
+    def _open(self) -> None:
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT)
         self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
+
+    def begin_again(self) -> Path:
+        """The database is damaged: move it aside, begin a new one, copy over what the user said in it as far
+        as it reads. Return where the damaged one is kept."""
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        self.damaged = put_aside(self.path)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        self._open()
+        with self.transaction() as db:
+            copied = salvage(self.damaged, db)
+        log.error("the state database was damaged; it is kept as %s, and a new one is begun (copied over from it: "
+                  "%s); the mailbox is read again, and the drafts already written are found in Drafts, never "
+                  "written twice", self.damaged, ", ".join(copied) or "nothing readable")
+        return self.damaged
 
     def _use_wal(self) -> None:
         """WAL, so that ``status`` reads while a pass writes.
