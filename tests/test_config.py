@@ -126,3 +126,23 @@ def test_a_missing_file_says_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "does not exist" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    # A "billion laughs": nine levels of nine aliases each, a few hundred bytes.
+    ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+     + "accounts: *i\n", "expands to more than 50,000 values"),
+    ("accounts:\n" + "".join(f"  - x{i}\n" for i in range(400_000)), "more than any config"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+])
+def test_a_hostile_config_is_refused_at_once_and_in_one_line(tmp_path: Path, text: str, problem: str) -> None:
+    """Issue 19: such a file took gigabytes (the aliases) or half a minute (the size) before any error."""
+    import time
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert time.monotonic() - start < 1 and problem in str(raised.value)

@@ -91,3 +91,32 @@ def test_no_secret_in_logs_or_state_even_at_the_highest_verbosity(configured, tm
     db = sqlite3.connect(state / "state.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
+
+
+def running(marker: str) -> list[str]:
+    """The command lines of this machine's processes that hold ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in line:
+            found.append(line)
+    return found
+
+
+def test_a_hung_helper_is_ended_with_everything_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: past its time the helper's whole process group goes, not only its shell: before, the `sleep`
+    of this pipeline stayed, an orphan, and held the output open."""
+    import time
+
+    monkeypatch.setattr(credentials, "HELPER_TIMEOUT_SECONDS", 1.0)
+    marker = "301.25"
+    hung = account(tmp_path, f", password_command: 'sleep {marker} | cat'")
+    start = time.monotonic()
+    with pytest.raises(AccountError, match="did not finish within 1 seconds"):
+        credentials.password(hung)
+    assert time.monotonic() - start < 5
+    time.sleep(0.2)
+    assert running(f"sleep {marker}") == []

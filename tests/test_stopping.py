@@ -176,3 +176,24 @@ def test_a_server_that_never_ends_its_answer_is_cut_off_and_the_others_are_repor
         assert coffee["state"] == "drafted", coffee["reasons"]  # the healthy account, reported
     finally:
         endless.close()
+
+
+def test_a_hostile_config_loaded_by_sighup_is_refused_at_once_and_the_service_still_stops(dovecot_account,
+                                                                                        tmp_path) -> None:
+    """A "billion laughs" reloaded into the running service: the old config stays, and SIGTERM still works."""
+    seed(dovecot_account)
+    config = relaxed(write_config(tmp_path, dovecot_account))
+    notes = Notifications(tmp_path / "notify.sock")
+    proc = service(config, dovecot_account.password, notes)
+    try:
+        notes.wait_for("READY=1")
+        config.write_text("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+            + "accounts: *i\n")
+        proc.send_signal(signal.SIGHUP)
+        assert "expands to more than" in notes.wait_for("config reload failed (old config kept)", timeout=10)
+        assert ended_within(proc, signal.SIGTERM) < LIMIT and proc.returncode == 0
+    finally:
+        notes.sock.close()
+        if proc.poll() is None:
+            proc.kill()

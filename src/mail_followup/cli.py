@@ -280,6 +280,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 print(f"mail-followup: stopped ({signal.Signals(stop[0]).name}) before the passes ended; nothing "
                       "was half-written, and the next pass goes on from here", file=sys.stderr)
                 sys.stdout.flush()
+                from mail_followup.credentials import end_helpers
+
+                end_helpers()  # a password or token helper a pass waits on goes with it
                 os._exit(128 + stop[0])  # the passes' threads would hold the interpreter's exit
     finally:
         for signum, handler in previous.items():

@@ -512,7 +512,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """
     path = Path(path).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as source:  # no more than a config can be: a huge file is refused unread
+            text = source.read(MAX_CONFIG_BYTES * 4 + 1).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             str(path), ["the file does not exist; copy config.example.yaml there, or pass --config PATH"]
@@ -526,15 +527,33 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return config
 
 
+MAX_CONFIG_BYTES = 256 * 1024  # a config is a few kilobytes: far past that, it is the wrong file or a trap
+MAX_CONFIG_VALUES = 50_000  # values, counting each use of an alias in full (a "billion laughs" counts a billion)
+
+
 def parse_config(text: str, path: Path) -> Config:
+    """Validate the text of a config. Raise ConfigError listing every problem, each with its place.
+
+    A file far larger than any config, or whose aliases expand to more values than any config has, is
+    refused before anything is built from it: otherwise such a file (loaded by SIGHUP into the service,
+    say) would take gigabytes and minutes before the first error."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), [f"{path}: the file has {len(text):,} characters, more than any config "
+                                      f"({MAX_CONFIG_BYTES:,} at most): is it the right file?"])
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        values = _values(root, {}) if root is not None else 0
+        if values > MAX_CONFIG_VALUES:
+            raise ConfigError(str(path), [f"{path}: the YAML expands to more than {MAX_CONFIG_VALUES:,} values "
+                                          "(aliases that repeat aliases); a config needs a few hundred"])
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(path), [f"{where}: not valid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError(str(path), [f"{path}: the YAML is nested too deeply to be a config"]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), [f"{path}:1: the file must be a mapping with 'accounts' (and optionally 'defaults')"])
     lines: dict[KeyPath, int] = {}
@@ -600,6 +619,21 @@ def _merged(base: Any, own: BaseModel) -> Any:
     merged = base.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
     object.__setattr__(merged, "__pydantic_fields_set__", base.model_fields_set | own.model_fields_set)
     return merged
+
+
+def _values(node: yaml.Node, known: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded; each node is counted once and its total
+    reused (an alias is the same node again), so this costs the size of the file, not of the expansion."""
+    found = known.get(id(node))
+    if found is None:
+        if isinstance(node, yaml.MappingNode):
+            found = 1 + sum(_values(k, known) + _values(v, known) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            found = 1 + sum(_values(item, known) for item in node.value)
+        else:
+            found = 1
+        known[id(node)] = found = min(found, MAX_CONFIG_VALUES + 1)
+    return found
 
 
 def _index_lines(node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int], problems: list[str], path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 
 from mail_followup.config import Account
@@ -24,14 +25,43 @@ HELPER_TIMEOUT_SECONDS = 60.0
 pinentry or to approve a sign-in, short enough that a hung one doesn't stall the service."""
 
 
+_RUNNING: set[int] = set()  # the process groups of the helpers running now (their leaders' pids)
+
+
 def run_helper(command: str) -> subprocess.CompletedProcess[bytes]:
     """Run a password or token helper through the shell, its output captured, its stdin closed.
 
-    Raises subprocess.TimeoutExpired (the helper is killed) after
-    HELPER_TIMEOUT_SECONDS and OSError when it cannot be started.
+    The helper gets a process group of its own. Past HELPER_TIMEOUT_SECONDS
+    the whole group is killed, the shell and whatever it started (a
+    pipeline, a `sleep` of a script): no pass leaves a process behind, and
+    nothing holds its output open. Raises subprocess.TimeoutExpired then,
+    and OSError when it cannot be started.
     """
-    return subprocess.run(command, shell=True, capture_output=True, stdin=subprocess.DEVNULL,
-                          timeout=HELPER_TIMEOUT_SECONDS, check=False)
+    with subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, process_group=0) as proc:
+        _RUNNING.add(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=HELPER_TIMEOUT_SECONDS)
+        except BaseException:  # the timeout, or the pass stopping: the helper goes with it
+            _end_group(proc.pid)
+            proc.communicate()
+            raise
+        finally:
+            _RUNNING.discard(proc.pid)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def end_helpers() -> None:
+    """Kill every helper still running, group and all: the pass that asked for them is ending."""
+    for pid in list(_RUNNING):
+        _end_group(pid)
+
+
+def _end_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def password(account: Account) -> str:

@@ -224,7 +224,11 @@ class Service:
             time.sleep(0.05)
         for child in alive:
             log.warning("the pass in process %s did not end within %.1f s of the stop: ended now", child.pid, grace)
-            child.kill()
+            child.terminate()  # its handler ends the helpers it waits on, if any
+        time.sleep(0.2)
+        for child in alive:
+            if child.is_alive():
+                child.kill()
 
     def _interval(self, name: str) -> int:
         return next((a.settings.scan_interval_minutes for a in self.config.accounts if a.name == name), 15)
@@ -267,6 +271,9 @@ def _child_pass(config: Config, name: str, stop: Any, send: Any, level: int) -> 
 
     def finish(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
+        from mail_followup.credentials import end_helpers
+
+        end_helpers()  # a password or token helper it waits on would otherwise outlive it
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)  # Ctrl-C in a terminal reaches the whole process group
