@@ -172,3 +172,17 @@ def test_classify_sent_reads_the_body() -> None:
 def test_new_text_stops_at_the_quote() -> None:
     assert new_text("Yes!\n\nDen 2 dec. 2026 skrev Kari <k@x>:\n> hej") == "Yes!"
     assert new_text("Ja!\n\nAm 2. Dez. 2026 schrieb Kari <k@x>:\n> hallo") == "Ja!"
+
+
+@pytest.mark.parametrize("text", [
+    "I am out of the office until 2 December, back on 3 December.",
+    "Ich bin bis zum 2. Dezember nicht im Büro, zurück am 3. Dezember.",
+    "Jag är ledig till och med 2 december, åter den 3 december.",
+    "Jeg er borte til og med 2. desember, tilbake den 3. desember.",
+])
+def test_the_day_they_are_back_wins_over_their_last_day_away(text: str) -> None:
+    """Issue 19: "until 2 December, back on 3 December" was read as back on the 2nd."""
+    from mail_followup.classify import return_date
+
+    found = return_date(text, datetime(2026, 11, 20, 10, tzinfo=timezone.utc))
+    assert found is not None and found[0] == date(2026, 12, 3)

@@ -151,7 +151,8 @@ def test_an_unset_password_variable_is_named_with_its_fix(
     assert login.fix and "export it" in login.fix and code == 1
 
 
-def test_an_untrusted_certificate_points_to_ssl_cert_file(dovecot_server: DovecotServer, tmp_path: Path) -> None:
+def test_an_untrusted_certificate_points_to_the_configs_own_trust(dovecot_server: DovecotServer, tmp_path: Path) -> None:
+    """Issue 19: the advice was to set SSL_CERT_FILE in the service's environment; the config says it itself."""
     if not dovecot_server.tls_port:
         pytest.skip("openssl is not installed, so the test Dovecot has no certificate")
     config = tmp_path / "config.yaml"
@@ -161,7 +162,8 @@ def test_an_untrusted_certificate_points_to_ssl_cert_file(dovecot_server: Doveco
     asked: list[str] = []
     findings, _, code = run(config, secret=lambda a: asked.append(a.name) or "x")
     (tls,) = problems(findings, "account tls")
-    assert "certificate verify failed" in tls.what and tls.fix and "SSL_CERT_FILE" in tls.fix
+    assert "certificate verify failed" in tls.what and tls.fix and "SSL_CERT_FILE" not in tls.fix
+    assert "imap.tls_ca_file" in tls.fix and "imap.tls_fingerprint" in tls.fix
     assert asked == [] and code == 1  # the password was never asked for
 
 

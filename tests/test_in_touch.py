@@ -209,7 +209,7 @@ def test_explain_and_status_name_the_message_and_resume_lets_it_go_on(kim_waits,
         "Kim Berg <kim@example.com>", ME, "Unrelated: the conference", at(THURSDAY), "<kim-conf@example.com>"))
     assert main(["explain", "coffee@example.org", "--config", str(config), "--now", WEDNESDAY]) == 0
     explained = capsys.readouterr().out
-    assert "state at 2026-12-09T09:30+01:00: replied" in explained
+    assert "state at 2026-12-09T09:30+01:00: replied; no follow-up\n" in explained  # not "next: follow-up 1"
     assert "wrote on 2026-12-03 (Thu) at 11:00 in INBOX: \u201cUnrelated: the conference\u201d" in explained
     assert main(["status", "--config", str(config)]) == 0
     status = capsys.readouterr().out

@@ -36,6 +36,7 @@ class Phrases:
     auto_reply_subjects: tuple[str, ...]
     stop_phrases: tuple[str, ...]
     return_cues: tuple[str, ...]
+    back_cues: tuple[str, ...]
     calendar_subjects: tuple[str, ...]
     closing_phrases: tuple[str, ...]
     request_phrases: tuple[str, ...]
@@ -56,7 +57,7 @@ def all_phrases() -> tuple[Phrases, ...]:
             code=code,
             quote_headers=tuple(re.compile(p, re.I) for p in raw["quote_headers"]),
             **{k: tuple(str(v).lower() for v in raw[k]) for k in (
-                "auto_reply_subjects", "stop_phrases", "return_cues", "calendar_subjects",
+                "auto_reply_subjects", "stop_phrases", "return_cues", "back_cues", "calendar_subjects",
                 "closing_phrases", "request_phrases")},
         ))
     return tuple(found)
@@ -298,27 +299,30 @@ def new_text(text: str) -> str:
 def return_date(text: str, sent: datetime) -> tuple[date, str] | None:
     """The first date an out-of-office names after a return cue ("back on 5 January"), and its language.
 
-    Each candidate is the few words after a cue, parsed by dateparser in the
-    cue's language relative to when the reply was sent; a date before the
-    reply or months after it is a misreading and is skipped.
+    A cue that names the day they are back ("back on", "zurück am", "åter
+    den") wins over one that names the last day away ("until", "bis"): "out
+    until 2 December, back on 3 December" is back on the 3rd. Each candidate
+    is the few words after a cue, parsed by dateparser in the cue's language
+    relative to when the reply was sent; a date before the reply or months
+    after it is a misreading and is skipped.
     """
     lowered = " ".join(text.split())
-    candidates: list[tuple[int, str, str]] = []
+    candidates: list[tuple[bool, int, str, str]] = []
     for phrases in all_phrases():
         for cue in phrases.return_cues:
             for match in re.finditer(rf"(?<!\w){re.escape(cue)}(?!\w)", lowered, re.I):
                 tail = lowered[match.end():match.end() + 40]
-                candidates.append((match.start(), tail, phrases.code))
+                candidates.append((cue not in phrases.back_cues, match.start(), tail, phrases.code))
     if not candidates:
         return None
     base = sent.replace(tzinfo=None)
-    for _, tail, code in sorted(candidates):  # our own date patterns first: dateparser misreads some
+    for _, _, tail, code in sorted(candidates):  # our own date patterns first: dateparser misreads some
         when = read_date(tail, code, sent)
         if when is not None and base.date() <= when <= (base + RETURN_DATE_WINDOW).date():
             return when, code
     import dateparser  # heavy: loaded only when our patterns read nothing
 
-    for _, tail, code in sorted(candidates):
+    for _, _, tail, code in sorted(candidates):
         words = re.sub(r"^(den|dem|the|am|on)\s+", "", tail.strip(" ,.:;"), flags=re.I).split()
         for count in (4, 3, 2, 1):  # the longest reading wins: "3 March 2031" is not "3 March"
             phrase = " ".join(words[:count]).strip(" ,.:;()")

@@ -366,8 +366,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"{thread.key}  \"{thread.subject}\"  to {people or '-'}  (account {account.name})")
     when = f", not before {decision.not_before.astimezone(account.settings.tz).isoformat()}" \
         if decision.not_before and decision.state in ("waiting", "due", "snoozed", "call") else ""
-    print(f"state at {now.isoformat(timespec='minutes')}: {decision.state}; "
-          f"next: follow-up {decision.next_attempt} ({decision.attempt_kind}){when}")
+    # Only a thread that goes on has a next follow-up; an answered, stopped, capped... one has none.
+    step = f"next: follow-up {decision.next_attempt} ({decision.attempt_kind}){when}" \
+        if decision.state in ("waiting", "due", "drafted", "snoozed", "call") else "no follow-up"
+    print(f"state at {now.isoformat(timespec='minutes')}: {decision.state}; {step}")
     for reason in decision.reasons:
         print(f"  - {reason}")
     return EXIT_OK

@@ -275,9 +275,10 @@ def connection_fix(imap: Imap, what: str) -> str | None:
         if "hostname mismatch" in text or "doesn't match" in text:
             return f"the server's certificate is not made out to {host}: set imap.host to the name it is " \
                    "issued for"
-        return ("the server's certificate is not trusted: if it comes from a private CA, give that CA's "
-                "certificate to the service, SSL_CERT_FILE=/path/to/ca.pem in its environment; "
-                "check that imap.host is the server's real name")
+        return ("the server's certificate is not trusted: if it is your server's own (self-signed, or from a "
+                "private CA), trust it in the config: imap.tls_ca_file: /path/to/ca.pem, or pin the certificate "
+                "once you have checked it (imap.tls_fingerprint: its SHA-256, which `mail-followup scan` shows); "
+                "else check that imap.host is the server's real name")
     if "wrong version number" in text or "unexpected eof" in text or "record layer" in text:
         return f"the server does not speak TLS on port {port}: security: tls goes with port 993, " \
                "starttls with 143"
@@ -314,8 +315,11 @@ def folder_findings(account: str, sent: str, drafts: str, replies: Iterable[str]
                     ) -> list[Finding]:
     """Which Sent and Drafts were found and how, and where answers are looked for."""
     area = f"account {account}: folders"
+    drafts_how = how.get("drafts", "")
+    drafts_is = (f"the server has no Drafts folder: the first scan creates {drafts!r}" if drafts_how.startswith("none")
+                 else f"Drafts is {drafts!r} (found by {_HOW.get(drafts_how, 'the config')})")
     found = Finding(area, True, f"Sent is {sent!r} (found by {_HOW.get(how.get('sent', ''), 'the config')}), "
-                                f"Drafts is {drafts!r} (found by {_HOW.get(how.get('drafts', ''), 'the config')})")
+                                f"{drafts_is}")
     names = list(dict.fromkeys(f for f in replies if f != sent))
     if not names:
         return [found, Finding(area, False, "no folder is searched for answers: every thread would look unanswered",

@@ -69,6 +69,7 @@ class FolderMap:
     drafts: str
     replies: tuple[str, ...]
     how: dict[str, str] = field(default_factory=dict, compare=False)
+    drafts_missing: bool = False  # the server has no Drafts folder: ``drafts`` is the name a pass creates
 
     def scanned(self) -> tuple[str, ...]:
         """Folders whose headers a scan reads: Sent first, then where answers land."""
@@ -115,6 +116,7 @@ class Mailbox:
         self.account = account
         self.guard = guard  # cuts the connection on a stop request or a command past its deadline
         self._selected: str | None = None
+        self._elsewhere = "INBOX"  # a folder other than INBOX to select instead (set by discover: Sent)
         self._share = Interner()  # equal values of all the messages this connection reads, stored once
         self.progress: Callable[[str, int, int], None] | None = None  # (folder, headers read, of how many)
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
@@ -198,6 +200,17 @@ class Mailbox:
             raise
         return cls(client, account.name, guard)
 
+    def _leave(self, folder: str) -> None:
+        """Never APPEND to the folder selected read-only: Courier refuses that ("NO Current box is selected
+        READ-ONLY"). UNSELECT where offered; else EXAMINE another folder. Never CLOSE: RFC 3501 says it
+        expunges nothing after EXAMINE, but a server that gets that wrong would take what the user flagged."""
+        if self._selected == folder:
+            if "UNSELECT" in self.capabilities:
+                self.client.unselect_folder()
+                self._selected = None
+            else:
+                self.examine("INBOX" if folder.upper() != "INBOX" else self._elsewhere)
+
     def examine(self, folder: str) -> None:
         """Open ``folder`` read-only, unless it is open already: on a large folder, EXAMINE is not free."""
         if self._selected != folder:
@@ -260,7 +273,14 @@ class Mailbox:
             return found[0]
 
         sent = find("sent", wanted.sent)
-        drafts = find("drafts", wanted.drafts)
+        self._elsewhere = sent
+        drafts_missing = wanted.drafts == "auto" and not by_role("drafts")
+        if drafts_missing:  # a fresh Cyrus or Courier account has none: a pass creates it (create_drafts)
+            delimiter = next((d for _, d, name in listing if name == sent), None)
+            drafts = self._new_drafts_name(sent, delimiter.decode() if isinstance(delimiter, bytes) else delimiter)
+            how["drafts"] = "none on the server: created by the first pass that writes"
+        else:
+            drafts = find("drafts", wanted.drafts)
         if wanted.replies != "auto":
             missing = [f for f in wanted.replies if f not in names]
             if missing:
@@ -276,7 +296,29 @@ class Mailbox:
                 skip = {drafts, sent, *by_role("trash"), *by_role("junk"), *by_role("outbox"), *wanted.exclude}
                 replies = sorted((n for n in names if n not in skip), key=lambda n: (n.upper() != "INBOX", n))
                 how["replies"] = "every folder but drafts, trash, junk and those excluded"
-        return FolderMap(sent, drafts, tuple(replies), how)
+        return FolderMap(sent, drafts, tuple(replies), how, drafts_missing)
+
+    def _new_drafts_name(self, sent: str, delimiter: str | None) -> str:
+        """Where a Drafts folder goes: under the personal namespace (Courier's "INBOX."), else beside Sent."""
+        if "NAMESPACE" in self.capabilities:
+            personal = self.client.namespace().personal
+            if personal:
+                prefix = personal[0][0]
+                return f"{prefix.decode() if isinstance(prefix, bytes) else prefix}Drafts"
+        if delimiter and delimiter in sent:
+            return sent.rsplit(delimiter, 1)[0] + delimiter + "Drafts"
+        return "Drafts"
+
+    def create_drafts(self, folder: str) -> None:
+        """Create the Drafts folder a server lacks, marked \\Drafts where it can mark a folder so
+        (CREATE-SPECIAL-USE, RFC 6154), so that mail clients find it as theirs too."""
+        if "CREATE-SPECIAL-USE" in self.capabilities:
+            typ, data = self.client._imap._simple_command(  # imapclient's create_folder takes no USE
+                "CREATE", self.client._normalise_folder(folder), "(USE (\\Drafts))")
+            self.client._checkok("create", typ, data)
+        else:
+            self.client.create_folder(folder)
+        log.info("%s: created the folder %s for the drafts (the server had none)", self.account, folder)
 
     # --- headers ----------------------------------------------------------------------
 
@@ -509,11 +551,13 @@ class Mailbox:
 
     def append_unread(self, folder: str, data: bytes, when: datetime) -> None:
         """APPEND a message without \\Seen: something for the user to read (the weekly review)."""
+        self._leave(folder)
         self.client.append(folder, data, flags=(), msg_time=when)
         writes.step(f"APPEND to {folder}")
 
     def append_draft(self, folder: str, data: bytes, when: datetime) -> int | None:
         """APPEND with \\Draft and \\Seen; return the new UID when the server says it (UIDPLUS)."""
+        self._leave(folder)
         response = self.client.append(folder, data, flags=(b"\\Draft", b"\\Seen"), msg_time=when)
         writes.step(f"APPEND draft to {folder}")
         match = _APPENDUID.search(response if isinstance(response, bytes) else str(response).encode())

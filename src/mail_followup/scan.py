@@ -464,6 +464,8 @@ def _pass(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_r
     everyone = tuple(everyone) or (account,)
     folders = mailbox.discover(account.folders)
     log.info("%s: folders %s", account.name, folders.how)
+    if folders.drafts_missing and not dry_run:  # a fresh Cyrus or Courier account: the folder is made once
+        mailbox.create_drafts(folders.drafts)
     since = now - timedelta(days=settings.history_days)
     floor = inbound_floor(everyone, now)
     for acct in everyone:  # an answer may come to any account: each one's inbound index is kept from here
@@ -797,7 +799,8 @@ def _write_batch(
     if not ready:
         return []
     try:
-        existing = mailbox.drafts_by_thread(folders.drafts)
+        # (A dry run does not create a missing Drafts folder: there is nothing in it to find.)
+        existing = {} if folders.drafts_missing and dry_run else mailbox.drafts_by_thread(folders.drafts)
         missing = [t for t, d in ready if (t.key, d.next_attempt) not in existing]
         quoted = _quoted_bodies(mailbox, missing) if not dry_run else {}
     except IMAPClientError as exc:
