@@ -3,8 +3,10 @@ python benchmarks/network_faults.py [--runs 1000] [--first-seed 0]
 
 Each seeded run cuts, stalls or refuses the connection between the product
 and Dovecot at a random byte of one pass, restarts Dovecot at a random byte,
-or SIGKILLs the pass (in a process of its own) at a random moment, then lets
-the next passes run clean; see tests/fault_campaign.py for what is counted.
+SIGKILLs the pass (in a process of its own) at a random moment, SIGTERMs it
+(which must end it within STOP_LIMIT seconds), or damages its state database
+(garbage, cut in half, a corrupted page), then lets the next passes run
+clean; see tests/fault_campaign.py for what is counted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fault_campaign import campaign, report  # noqa: E402
+from fault_campaign import STOP_LIMIT, campaign, report  # noqa: E402
 from imapservers import DovecotServer  # noqa: E402
 
 
@@ -33,7 +35,7 @@ def main() -> int:
     for line in tally.escaped + tally.touched:
         print(f"  {line}")
     bad = tally.duplicates or tally.missing or tally.escaped or tally.touched or tally.forbidden \
-        or tally.worst_passes > 2
+        or tally.worst_passes > 2 or max(tally.stops, default=0) > STOP_LIMIT
     return 1 if bad else 0
 
 

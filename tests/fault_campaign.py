@@ -4,8 +4,10 @@ Each run: a fresh mailbox with five due threads, one pass through a
 ``FaultProxy`` with one random fault, then passes without faults until the
 state settles. The faults: the connection cut, stalled or refused at a
 random byte; Dovecot restarted at a random byte (in the middle of the pass);
-or the pass, run in a process of its own, killed with SIGKILL at a random
-moment of its run. Counted: duplicate drafts (0 allowed), due follow-ups never
+the pass, run in a process of its own, killed with SIGKILL or asked to stop
+with SIGTERM at a random moment of its run (issue 19: it must end within
+2 s); or the state damaged after the pass (garbage, cut in half, a page
+overwritten: issue 19). Counted: duplicate drafts (0 allowed), due follow-ups never
 drafted once the faults stop (0), passes needed to converge (at most 2),
 exceptions that escaped a pass (0), and, part 3, any change to a folder
 other than Drafts (UID, flags, MODSEQ, content) and any STORE, COPY, MOVE or
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -30,7 +33,8 @@ from fault_proxy import Fault, FaultProxy
 from imapservers import DovecotServer, ImapAccount
 
 FOLDERS = ("Sent", "INBOX", "Archive")
-KINDS = {"cut": 6, "stall": 1, "refuse": 1, "restart": 1, "kill": 2}  # how often each fault is drawn
+KINDS = {"cut": 6, "stall": 1, "refuse": 1, "restart": 1, "kill": 2, "term": 2, "damage": 1}  # how often drawn
+STOP_LIMIT = 2.0  # seconds from SIGTERM to the end of the pass's process
 _FORBIDDEN = re.compile(rb"^\S+ (?:UID )?(?:STORE|COPY|MOVE|EXPUNGE)\b", re.I | re.M)
 
 
@@ -46,6 +50,7 @@ class Tally:
     forbidden: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     kills_in_session: int = 0  # kills that struck once the pass had begun talking IMAP
+    stops: list[float] = field(default_factory=list)  # seconds from each SIGTERM to the end of the process
 
 
 def snapshot(account: ImapAccount) -> dict[str, object]:
@@ -66,23 +71,51 @@ def random_fault(rng: random.Random, traffic: dict[str, int], kind: str | None =
     milliseconds from its start, when a pass in a process of its own connects and ends, between
     which a kill picks its moment)."""
     kind = kind or rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
-    if kind == "kill":
+    if kind in ("kill", "term"):
         return Fault(kind, "time", rng.randrange(traffic["connect_ms"], traffic["ms"]))
+    if kind == "damage":
+        return Fault(kind, "state", how=rng.choice(["garbage", "half", "page"]))
     direction = rng.choice(["down", "up"])
     return Fault(kind, direction, rng.randrange(traffic[direction]) if kind != "refuse" else 0)
 
 
-def killed_pass(situation: Situation, after_ms: int) -> bool:
-    """A pass in a process of its own, SIGKILLed after ``after_ms``; False if it finished first."""
+def killed_pass(situation: Situation, after_ms: int, signum: int = signal.SIGKILL) -> float | None:
+    """A pass in a process of its own, sent ``signum`` after ``after_ms``: the seconds it took to end then,
+    None if it finished first."""
     argv, env = scan_process(situation)
     with subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         try:
             process.wait(timeout=after_ms / 1000)
-            return False
+            return None
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return True
+            sent = time.monotonic()
+            process.send_signal(signum)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            return time.monotonic() - sent
+
+
+def damage(state: Path, how: str, rng: random.Random) -> None:
+    """Break the state database the way a disk or a crash of the file system would."""
+    import sqlite3
+
+    db = state / "state.sqlite3"
+    connection = sqlite3.connect(db)  # the WAL folded in first, so that the damage hits real pages
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = connection.execute("PRAGMA page_size").fetchone()[0]
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.close()
+    with open(db, "r+b") as out:
+        if how == "garbage":
+            out.write(rng.randbytes(page * pages))
+        elif how == "half":
+            out.truncate(page * pages // 2)
+        else:
+            out.seek(page * rng.randrange(1, pages))
+            out.write(rng.randbytes(page))
 
 
 def through(proxy: FaultProxy, situation: Situation, tmp: Path) -> Situation:
@@ -134,10 +167,16 @@ def one_run(server: DovecotServer, tmp: Path, seed: int, expected: dict[str, obj
     tally.kinds[fault.kind] += 1
     struck = False
     try:
-        if fault.kind == "kill":
-            struck = killed_pass(faulty, fault.after)
+        if fault.kind in ("kill", "term"):
+            ended = killed_pass(faulty, fault.after, signal.SIGKILL if fault.kind == "kill" else signal.SIGTERM)
+            struck = ended is not None
+            if fault.kind == "term" and ended is not None:
+                tally.stops.append(ended)
         else:
             scan_here(faulty)
+            if fault.kind == "damage":
+                damage(situation.state, fault.how, rng)
+                struck = True
     except Exception as exc:  # a pass must report, never raise
         tally.escaped.append(f"seed {seed} ({fault}): {exc!r}")
     finally:
@@ -184,5 +223,7 @@ def report(tally: Tally, started: datetime) -> str:
             f"  due follow-ups never drafted once the faults stopped: {tally.missing}\n"
             f"  passes needed to converge, at most: {tally.worst_passes}\n"
             f"  exceptions that escaped a pass: {len(tally.escaped)}\n"
+            f"  SIGTERM to the end of the pass: {len(tally.stops)} stops, at most "
+            f"{max(tally.stops, default=0):.2f} s (limit {STOP_LIMIT:g} s)\n"
             f"  folders other than Drafts changed: {len(tally.touched)}\n"
             f"  runs with STORE, COPY, MOVE or EXPUNGE on the wire: {tally.forbidden}")

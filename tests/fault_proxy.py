@@ -23,6 +23,7 @@ class Fault:
     direction: str = "down"  # "down": server to client; "up": client to server
     after: int = 0  # bytes that pass before the fault
     rate: int = 20_000  # "slow": bytes a second in ``direction``, from the start
+    how: str = ""  # "damage" (the campaign's): garbage, half or page
 
 
 class FaultProxy:
