@@ -2,7 +2,8 @@
 
 For each situation (a first sync with five due threads; an incremental pass
 where an answer, a stop request and a bounce arrive; a pass after a
-UIDVALIDITY change) the pass runs once uninterrupted, then once per write K,
+UIDVALIDITY change; a pass on a state damaged after the user stopped a
+contact) the pass runs once uninterrupted, then once per write K,
 killed right after write K and resumed; every end state must equal the
 uninterrupted one (drafts, none twice, the weekly review, the decisions,
 PRAGMA integrity_check). The suite runs a sample of the same

@@ -150,10 +150,35 @@ def uidvalidity_changed(server: DovecotServer, tmp: Path) -> Situation:
     return situation
 
 
+def damaged_state(server: DovecotServer, tmp: Path) -> Situation:
+    """After the Wednesday's drafts the user stops one contact, and then a page of the header index is
+    overwritten: the pass puts the state aside and begins again from it. A crash at any point of that
+    must not lose the stop, which only the state knew."""
+    from mail_followup.cli import main
+
+    situation = first_sync(server, tmp)
+    assert scan_here(situation) == 0
+    assert main(["stop", "p3@example.com", "--config", str(situation.config)]) == 0
+    db = situation.state / "state.sqlite3"
+    connection = sqlite3.connect(db)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = connection.execute("PRAGMA page_size").fetchone()[0]
+    root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name='messages'").fetchone()[0]
+    connection.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    with open(db, "r+b") as out:
+        out.seek((root - 1) * size)
+        out.write(b"\xff" * size)
+    situation.now = THURSDAY
+    return situation
+
+
 SITUATIONS: dict[str, Callable[[DovecotServer, Path], Situation]] = {
     "first sync with five due threads": first_sync,
     "incremental pass: an answer, a stop request and a bounce arrive": incremental,
     "a pass after a UIDVALIDITY change": uidvalidity_changed,
+    "a pass on a state damaged after a stop": damaged_state,
 }
 
 

@@ -69,11 +69,22 @@ def put_aside(database: Path) -> Path:
     """Move a damaged database (and its WAL files) aside under a name that says when; return the new path."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     aside = database.with_name(f"{database.name}.damaged-{stamp}")
+    number = 1
+    while aside.exists():  # damaged twice within a second: keep both
+        number += 1
+        aside = database.with_name(f"{database.name}.damaged-{stamp}-{number}")
     for suffix in ("", "-wal", "-shm"):
         source = Path(f"{database}{suffix}")
         if source.exists():
             os.replace(source, Path(f"{aside}{suffix}"))
     return aside
+
+
+def newest_aside(database: Path) -> Path | None:
+    """The damaged database most recently put aside beside ``database``, if any (names sort by time)."""
+    kept = [path for path in database.parent.glob(f"{database.name}.damaged-*")
+            if not path.name.endswith(("-wal", "-shm"))]
+    return max(kept, key=lambda path: (path.name.split(".damaged-")[1][:16], len(path.name), path.name), default=None)
 
 
 def salvage(aside: Path, db: sqlite3.Connection) -> list[str]:

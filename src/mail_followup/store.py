@@ -24,7 +24,7 @@ from mail_followup import writes
 from mail_followup.headers import Addr, Interner, Mail
 from mail_followup.migrations import MIGRATIONS
 from mail_followup.paths import ensure_private_dir
-from mail_followup.state_repair import check_owner, is_damage, put_aside, salvage, unusable
+from mail_followup.state_repair import check_owner, is_damage, newest_aside, put_aside, salvage, unusable
 
 if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`, which needs neither
     from mail_followup.classify import Verdict
@@ -72,13 +72,20 @@ class Store:
         try:
             check_owner(state_dir)
             ensure_private_dir(state_dir)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            os.chmod(self.path, 0o600)
+            interrupted = None if self.path.exists() else newest_aside(self.path)
+            if interrupted is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+                os.chmod(self.path, 0o600)
         except OSError as exc:
             raise unusable(state_dir, exc) from None
+        if interrupted is not None:  # put aside, and the process ended before the new one was in place
+            log.warning("the state was being begun again from the damaged %s when its process ended; it is "
+                        "finished now", interrupted)
+            self._rebuild(interrupted)
+            return
         try:
-            self._open()
+            self._open(self.path)
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).replace("-", ""):
@@ -87,8 +94,8 @@ class Store:
             self.db.close()
             self.begin_again()
 
-    def _open(self) -> None:
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_TIMEOUT)
+    def _open(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT)
         self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
@@ -100,16 +107,36 @@ class Store:
             self.db.close()
         except sqlite3.Error:
             pass
-        self.damaged = put_aside(self.path)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        self._open()
+        aside = put_aside(self.path)
+        writes.step("put the damaged state aside")
+        self._rebuild(aside)
+        return aside
+
+    def _rebuild(self, aside: Path) -> None:
+        """Build the new state beside the damaged one ``aside`` and put it in place only once it holds what
+        the user said there: a process that ends halfway leaves no state at all, which the next one
+        finishes (``__init__``), never an empty one that has forgotten a `stop`."""
+        self.damaged = aside
+        fresh = self.path.with_name(f"{self.path.name}.rebuilding-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{fresh}{suffix}").unlink(missing_ok=True)
+        os.close(os.open(fresh, os.O_RDWR | os.O_CREAT, 0o600))
+        self._open(fresh)
         with self.transaction() as db:
-            copied = salvage(self.damaged, db)
+            copied = salvage(aside, db)
+        self.db.close()  # the last connection: SQLite folds the WAL into the file and removes it
+        try:
+            os.link(fresh, self.path)  # only where no other process has put its new state in place meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not self.path.exists():
+                os.rename(fresh, self.path)
+        fresh.unlink(missing_ok=True)
+        self._open(self.path)
         log.error("the state database was damaged; it is kept as %s, and a new one is begun (copied over from it: "
                   "%s); the mailbox is read again, and the drafts already written are found in Drafts, never "
-                  "written twice", self.damaged, ", ".join(copied) or "nothing readable")
-        return self.damaged
+                  "written twice", aside, ", ".join(copied) or "nothing readable")
 
     def _use_wal(self) -> None:
         """WAL, so that ``status`` reads while a pass writes.
