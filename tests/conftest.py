@@ -24,6 +24,12 @@ from imapservers import DOVECOT, DovecotServer, ImapAccount  # noqa: E402
 
 from mail_followup.pymap_server import PymapServer  # noqa: E402
 
+# The default `language:` follows the locale (the review's and a draft's fallback): the suite expects the
+# English one whatever the machine it runs on says. Tests of the locale pass an environment of their own.
+for _name in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Config notes (confignote.py) go to a temp dir, never the cache of whoever runs the tests;

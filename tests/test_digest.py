@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from mail_followup.config import Digest, Settings
+import pytest
+
+from mail_followup.config import Digest, Settings, system_language
 from mail_followup.digest import compose_digest, due_week
 from scenario import WEDNESDAY, scan_json
 
@@ -31,7 +33,7 @@ def test_it_lists_drafts_waiting_calls_and_caps() -> None:
     msg = compose_digest("work", "kari@example.org", "Kari Nordmann", reports, SETTINGS,
                          datetime.fromisoformat("2026-12-09T09:30:00+01:00"), "2026-W50")
     text = msg.get_content()
-    assert msg["Subject"] == "Your follow-ups: 1 draft(s) to send, 2 waiting (2026-W50)"
+    assert msg["Subject"] == "Your follow-ups: 1 to send, 2 waiting (2026-W50)"
     assert text.startswith("Hi Kari,")
     assert "Drafts ready to review and send (1)\n  - Coffee: to kim@example.com; follow-up 2 is in Drafts" in text
     assert "Waiting on an answer (2)" in text and "They prefer a phone call (1)" in text
@@ -99,3 +101,34 @@ def test_it_lists_the_threads_answered_outside_them_this_week() -> None:
            "  - Coffee: to kim@example.com; Kim Berg <kim@example.com> wrote 2026-12-07 11:00 in INBOX: " \
            "\u201cConference?\u201d (<Coffee@x>)" in text
     assert "Old one" not in text and "Plain answer" not in text
+
+
+@pytest.mark.parametrize(("code", "subject", "heading", "footer"), [
+    ("de", "Ihre Nachfassaktionen: 1 zu senden, 2 warten auf Antwort (2026-W50)",
+     "Entwürfe, die Sie prüfen und senden können (1)", "jeden Mittwoch um 09:00 Uhr"),
+    ("sv", "Dina uppföljningar: 1 att skicka, 2 väntar på svar (2026-W50)",
+     "Utkast att granska och skicka (1)", "varje onsdag kl. 09:00"),
+    ("nb", "Oppfølgingene dine: 1 å sende, 2 venter på svar (2026-W50)",
+     "Utkast du kan se over og sende (1)", "hver onsdag kl. 09:00"),
+])
+def test_the_review_speaks_the_users_language(code: str, subject: str, heading: str, footer: str) -> None:
+    reports = [{"state": "drafted", "subject": "Kaffe", "to": ["kim@example.com"], "next_attempt": 2},
+               {"state": "waiting", "subject": "", "to": ["ola@example.com"], "last_sent": "2026-12-01T15:00:00+01:00",
+                "not_before": "2026-12-15T08:30:00+01:00"},
+               {"state": "due", "subject": "Tilbud", "to": ["per@example.com"], "last_sent": "2026-12-01"}]
+    settings = Settings(timezone="Europe/Oslo", language=code, digest=Digest(day="wednesday", time="09:00"))
+    msg = compose_digest("work", "kari@example.org", "Kari Nordmann", reports, settings,
+                         datetime.fromisoformat("2026-12-09T09:30:00+01:00"), "2026-W50")
+    text = msg.get_content()
+    assert msg["Subject"] == subject and msg["Content-Language"] == code
+    assert heading in text and footer in text and "Kaffe" in text
+    assert not any(english in text for english in ("Waiting on an answer", "your last message", "(no subject)"))
+
+
+@pytest.mark.parametrize(("environ", "code"), [
+    ({"LANG": "de_DE.UTF-8"}, "de"), ({"LANG": "en_US.UTF-8", "LC_ALL": "sv_SE.UTF-8"}, "sv"),
+    ({"LANG": "nn_NO.UTF-8"}, "nb"), ({"LANG": "nb_NO.UTF-8", "LC_MESSAGES": "fr_FR.UTF-8"}, "en"),
+    ({"LANG": "C.UTF-8"}, "en"), ({}, "en"),
+])
+def test_the_language_defaults_to_the_locale(environ: dict[str, str], code: str) -> None:
+    assert system_language(environ) == code

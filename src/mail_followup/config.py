@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -212,7 +213,8 @@ class Settings(Strict):
     timezone: str = Field(default_factory=lambda: _local_timezone_name())
     country: str | None = None
     subdivision: str | None = None
-    language: str = "en"
+    language: str = Field(default_factory=lambda: system_language(),
+                          description="The weekly review's language, and a draft's where the thread shows none.")
     draft_hours: list[str] = ["08:30-11:30", "14:00-16:00"]
     lookback_days: int = Field(default=60, ge=1)
     history_days: int = Field(default=365, ge=1)
@@ -503,6 +505,17 @@ def _local_timezone_name() -> str:
         return tzlocal.get_localzone_name() or "UTC"
     except Exception:  # an unusual system: fall back rather than refuse to start
         return "UTC"
+
+
+def system_language(environ: Mapping[str, str] = os.environ) -> str:
+    """The language of the user's locale, the way gettext picks it (LC_ALL, LC_MESSAGES, LANG), when we
+    have texts for it; Nynorsk and plain "no" get Bokmål, the closest we have. Else English."""
+    from mail_followup.language import available_languages
+
+    locale_name = next((environ[k] for k in ("LC_ALL", "LC_MESSAGES", "LANG") if environ.get(k)), "")
+    code = locale_name.split(".")[0].split("_")[0].lower()
+    code = "nb" if code in ("no", "nn") else code
+    return code if code in available_languages() else "en"
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

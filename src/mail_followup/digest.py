@@ -19,16 +19,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from mail_followup.config import Settings
+from mail_followup.language import texts
 
 HEADER_DIGEST = "X-Mail-Followup-Digest"
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-SECTIONS = (
-    ("drafted", "Drafts ready to review and send"),
-    ("waiting", "Waiting on an answer"),
-    ("call", "They prefer a phone call"),
-    ("touched", "Answered outside the thread this week (if that was no answer: mail-followup resume MESSAGE-ID)"),
-    ("capped", "Reached the cap (no more follow-ups)"),
-)
+SECTIONS = ("drafted", "waiting", "call", "touched", "capped")  # in this order; their words: lang/*.yaml "review"
 TOUCHED_DAYS = 7  # the threads answered outside them that the review lists: those of the week it covers
 
 
@@ -49,7 +44,9 @@ def marker(account: str, week: str) -> str:
 
 def compose_digest(account: str, address: str, name: str | None, reports: Iterable[Mapping[str, Any]],
                    settings: Settings, now: datetime, week: str) -> EmailMessage:
-    groups: dict[str, list[Mapping[str, Any]]] = {state: [] for state, _ in SECTIONS}
+    """The review in the user's language (``settings.language``)."""
+    words = texts(settings.language).review
+    groups: dict[str, list[Mapping[str, Any]]] = {state: [] for state in SECTIONS}
     local = now.astimezone(settings.tz)
     for report in reports:
         state = str(report["state"])
@@ -61,47 +58,49 @@ def compose_digest(account: str, address: str, name: str | None, reports: Iterab
         if key in groups:
             groups[key].append(report)
     counts = {state: len(rows) for state, rows in groups.items()}
-    lines = [f"Hi {name.split()[0]}," if name else "Hi,", "",
-             f"Here is your weekly review of the mail you are waiting on ({week}, account {account}).", ""]
+    greeting = words["greeting"]["named"].format(name=name.split()[0]) if name else words["greeting"]["anonymous"]
+    lines = [greeting, "", words["intro"].format(week=week, account=account), ""]
     if not any(counts.values()):
-        lines += ["Nobody to wait on this week: every thread is answered, stopped or not yet sent.", ""]
-    for state, heading in SECTIONS:
+        lines += [words["nobody"], ""]
+    for state in SECTIONS:
         rows = groups[state]
         if not rows:
             continue
-        lines.append(f"{heading} ({len(rows)})")
+        lines.append(f"{words['sections'][state]} ({len(rows)})")
         for row in sorted(rows, key=lambda r: (str(r.get("not_before") or ""), str(r["subject"]))):
-            lines.append(f"  - {_line(row, state, local)}")
+            lines.append(f"  - {_line(row, state, words)}")
         lines.append("")
-    lines += ["-- ", f"mail-followup writes this review every {settings.digest.day.capitalize()} at "
-              f"{settings.digest.time}; `digest: {{enabled: false}}` in the config turns it off.",
-              "`mail-followup status` shows the same, and `mail-followup explain MESSAGE-ID` why."]
+    day = words["days"][DAYS.index(settings.digest.day)]
+    lines += ["-- ", words["footer"].format(day=day, time=settings.digest.time)]
     msg = EmailMessage()
     msg["From"] = Address("mail-followup", "noreply", "mail-followup.invalid")
     msg["To"] = Address(name or "", *address.rsplit("@", 1))
-    msg["Subject"] = (f"Your follow-ups: {counts['drafted']} draft(s) to send, {counts['waiting']} waiting "
-                      f"({week})")
+    msg["Subject"] = words["subject"].format(drafted=counts["drafted"], waiting=counts["waiting"], week=week)
     msg["Date"] = format_datetime(local)
     msg["Message-ID"] = f"<digest-{week}-{hashlib.sha256(account.encode()).hexdigest()[:12]}@mail-followup.invalid>"
     msg[HEADER_DIGEST] = marker(account, week)
     msg["Auto-Submitted"] = "auto-generated"  # a report, not mail from a person: never taken for an answer
     msg.set_content("\n".join(lines) + "\n")
+    msg["Content-Language"] = settings.language  # after the content: setting it clears the Content-* headers
     return msg
 
 
-def _line(row: Mapping[str, Any], state: str, local: datetime) -> str:
+def _line(row: Mapping[str, Any], state: str, words: Mapping[str, Any]) -> str:
+    lines = words["lines"]
     to = ", ".join(row.get("to") or []) or "-"
-    subject = str(row["subject"]) or "(no subject)"
+    subject = str(row["subject"]) or words["no_subject"]
     sent = str(row.get("last_sent") or "")[:10]
     when = str(row.get("not_before") or "")[:16].replace("T", " ")
     if state == "drafted":
-        return f"{subject}: to {to}; follow-up {row['next_attempt']} is in Drafts"
+        return str(lines["drafted"].format(subject=subject, to=to, attempt=row["next_attempt"]))
     if state == "call":
-        return f"{subject}: call {to} (from {when})"
+        return str(lines["call"].format(subject=subject, to=to, when=when))
     if state == "capped":
-        return f"{subject}: to {to}; last message {sent}"
+        return str(lines["capped"].format(subject=subject, to=to, sent=sent))
     if state == "touched":
         touch = row["in_touch"]
-        return (f"{subject}: to {to}; {touch['from']} wrote {str(touch['date'])[:16].replace('T', ' ')} in "
-                f"{touch['folder']}: \u201c{touch['subject']}\u201d ({row['message_id']})")
-    return f"{subject}: to {to}; your last message {sent}" + (f", next follow-up {when}" if when else "")
+        return str(lines["touched"].format(subject=subject, to=to, who=touch["from"], folder=touch["folder"],
+                                           when=str(touch["date"])[:16].replace("T", " "),
+                                           their_subject=touch["subject"], message_id=row["message_id"]))
+    line = lines["waiting"].format(subject=subject, to=to, sent=sent)
+    return str(lines["next"].format(line=line, when=when) if when else line)
