@@ -43,7 +43,7 @@ def main() -> int:
                 states = ([tmp / "state"] * args.processes if shape == "one state" else
                           [tmp / "state"] + [tmp / f"state-{i}" for i in range(1, args.processes)])
                 start = time.monotonic()
-                done = race(config, states, account.password)
+                done = race(config, states, account.password, timeout=1800)
                 seconds.append(time.monotonic() - start)
                 failed = [p.stderr[-500:] for p in done if p.returncode != 0]
                 if failed:

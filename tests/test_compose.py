@@ -56,7 +56,7 @@ def test_body_greets_by_first_name_and_quotes_latest_then_original() -> None:
     mails = [sent("<a@x>", 20), sent("<b@x>", 10, "Re: Coffee next week?", ("<a@x>",))]
     _, decision, msg = draft(mails, latest="Just checking in.", original="Would you like a coffee?\nKari")
     body = text_of(msg)
-    assert body.startswith("Hi Kim,\n\nI hope")
+    assert body.startswith("Hi Kim,\n\n")
     assert "> Just checking in." in body
     assert ">> Would you like a coffee?\n>> Kari" in body
     assert body.index("Just checking in.") < body.index("Would you like a coffee?")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from email.utils import format_datetime
 from pathlib import Path
@@ -49,17 +50,26 @@ def drafts_per_attempt(account: ImapAccount) -> Counter[tuple[str, str]]:
     return found
 
 
-def race(config: Path, state_dirs: list[Path], password: str) -> list[subprocess.CompletedProcess[str]]:
-    """One `scan` per state directory (the same one repeated: passes sharing a state), started together."""
+def race(config: Path, state_dirs: list[Path], password: str, timeout: float = 240
+         ) -> list[subprocess.CompletedProcess[str]]:
+    """One `scan` per state directory (the same one repeated: passes sharing a state), started together.
+    Their output goes to files: a report of thousands of threads would fill a pipe and stall its pass."""
     procs = []
     for state in state_dirs:
         text = config.read_text()
         own = config.with_name(f"config-{len(procs)}.yaml")
         own.write_text(text.replace(f"state_dir: {config.parent / 'state'}", f"state_dir: {state}"))
-        procs.append(subprocess.Popen([sys.executable, "-m", "mail_followup", "scan", "--config", str(own), "--now",
-                                       WEDNESDAY], env={**os.environ, "MF_TEST_PASSWORD": password},
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return [subprocess.CompletedProcess(p.args, p.wait(timeout=240), *p.communicate()) for p in procs]
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        procs.append((subprocess.Popen([sys.executable, "-m", "mail_followup", "scan", "--config", str(own),
+                                        "--now", WEDNESDAY], env={**os.environ, "MF_TEST_PASSWORD": password},
+                                       stdout=out, stderr=err, text=True), out, err))
+    done = []
+    for proc, out, err in procs:
+        proc.wait(timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read()))
+    return done
 
 
 @pytest.mark.parametrize("shape", ["one state", "two states"])

@@ -152,3 +152,30 @@ def test_a_changed_byte_makes_a_draft_edited() -> None:
     assert is_unedited(raw)
     assert not is_unedited(raw.replace(b"Hei Ola", b"Hei Ole"))
     assert not is_unedited(raw.split(b"\r\n", 1)[1])  # the check line dropped
+
+
+def test_a_formal_draft_without_a_greeting_of_ones_own_greets_by_the_whole_name() -> None:
+    """ "Guten Tag," dropped the name a review missed; "Frau" or "Herr" cannot be known from a name."""
+    text = plain(draft("de", text="vielen Dank für das Gespräch. Ich würde mich freuen, von Ihnen zu hören, "
+                       "und sende Ihnen gern weitere Unterlagen.")[1])
+    assert text.startswith("Guten Tag Lena Berg,\n")
+
+
+def test_a_mailbox_of_a_role_is_greeted_without_a_name() -> None:
+    from mail_followup.compose import greeting
+    from mail_followup.language import texts
+
+    def hello(name: str, address: str, code: str = "en", formal: bool = False) -> str:
+        sent = Mail("Sent", 1, "<r@example.org>", (), (), ME, (Addr(name, address),), (), "Room", NOW)
+        return greeting(sent, texts(code), {ME.address}, "", formal)[0]
+
+    assert hello("Front desk", "bookings@grandhotel.example") == "Hi,"
+    assert hello("Kundenservice", "kunden.service@shop.example", "de", formal=True) == "Guten Tag,"
+    assert hello("Larsen, Kim", "kim@example.com") == "Hi Kim,"
+    assert hello("Larsen, Kim", "kim@example.com", "de", formal=True) == "Guten Tag Kim Larsen,"
+
+
+def test_the_draft_is_signed_the_way_the_user_signed() -> None:
+    assert plain(draft("sv")[1]).split("\n\nDen ")[0].endswith("Med vänliga hälsningar\nKari")
+    signed_in_full = ORIGINALS["en"][2].replace("Best regards,\nKari", "Best regards,\nKari Nordmann\n+47 900 00 000")
+    assert "Best regards,\nKari Nordmann\n\n" in plain(draft("en", text=signed_in_full)[1])

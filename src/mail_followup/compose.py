@@ -159,7 +159,7 @@ def body_parts(
     new_text = templates.render(lang.code, decision.attempt_kind, thread.key, context)
     if not greeting_line.endswith(","):  # "Hallo Lena!" starts a new sentence, even where "," would not
         new_text = new_text[:1].upper() + new_text[1:]
-    signature = sender.signature if sender.signature is not None else name
+    signature = sender.signature if sender.signature is not None else (own_name(written_now(latest.text)) or name)
     tz = now.tzinfo
     quotes = [(attribution(thread.last_user, lang, tz), latest)]
     if original is not None and not _already_quotes(latest.text):
@@ -186,22 +186,44 @@ def greeting(original: Mail, lang: Texts, own: set[str], own_words: str, formal:
 
     The user's own greeting ("Sehr geehrte Frau Berg,", "Hei Kari!") is
     reused as written: it has the name and the register they chose. Else
-    the one addressee is greeted by the first name the original gave, else
-    neutrally.
+    the one addressee is greeted by the name the original gave (the first
+    name, or the whole name in a formal register), unless the address is a
+    role's (info@, bookings@); else neutrally.
     """
     own_line = own_greeting(own_words)
     if own_line is not None:
         return own_line
     register = lang.register(formal)
     people = [a for a in original.to if a.address not in own]
-    if len(people) == 1 and people[0].name and not formal:
+    if len(people) == 1 and people[0].name and not is_role_mailbox(people[0].address):
         name = people[0].name
         if "," in name:  # "Larsen, Kim"
-            name = name.split(",", 1)[1]
-        first = name.split()[0] if name.split() else ""
-        if first and "@" not in first:
-            return lang.greeting[register].format(name=first), first
+            last, _, first_names = name.partition(",")
+            name = f"{first_names} {last}"
+        words = name.split()
+        if words and not any("@" in w for w in words):
+            # Formal: the whole name, as "Guten Tag Anna Schneider," does where "Frau" or "Herr" cannot
+            # be known; informal: the first name.
+            called = " ".join(words) if formal else words[0]
+            return lang.greeting[register].format(name=called), called
     return lang.greeting_anonymous[register], ""
+
+
+# Mailboxes of a role, not a person: "Front desk <bookings@…>" is greeted "Hello,", never "Hi Front,".
+ROLE_MAILBOXES = frozenset((
+    "info", "post", "postmaster", "contact", "kontakt", "office", "kontor", "hello", "hallo", "hej", "hei", "mail",
+    "booking", "bookings", "bokning", "bokningar", "bestilling", "buchung", "reservation", "reservations",
+    "reservasjon", "reception", "frontdesk", "resepsjon", "empfang", "kundtjanst", "support",
+    "service", "customerservice", "kundeservice", "kundservice", "kundenservice", "sales", "salg", "vertrieb",
+    "admin", "team", "jobs", "jobb", "careers", "karriere", "hr", "recruiting", "rekrytering", "rekruttering",
+    "billing", "invoice", "invoices", "faktura", "rechnung", "accounts", "orders", "order", "bestellung",
+    "events", "press", "presse", "noreply",
+))
+
+
+def is_role_mailbox(address: str) -> bool:
+    local = address.rpartition("@")[0].split("+", 1)[0].lower()
+    return re.sub(r"[._-]", "", local) in ROLE_MAILBOXES
 
 
 def own_signoff(words: str) -> str | None:
@@ -214,6 +236,19 @@ def own_signoff(words: str) -> str | None:
     for line in reversed(tail):
         if line.rstrip(",!.").strip().lower() in known:
             return line
+    return None
+
+
+def own_name(words: str) -> str | None:
+    """The name the user signed with under their sign-off ("Best,\nKari"): a draft to someone they
+    signed "Kari" for is not signed "Kari Nordmann"."""
+    lines = [ln.strip() for ln in words.split("\n") if ln.strip()][-4:]
+    signoff = own_signoff(words)
+    if signoff is None or signoff not in lines:
+        return None
+    after = lines[lines.index(signoff) + 1:]
+    if after and len(after[0]) <= 40 and not any(c.isdigit() or c in "@<>|:/" for c in after[0]):
+        return after[0]
     return None
 
 
@@ -249,7 +284,11 @@ def attribution(mail: Mail, lang: Texts, tz: tzinfo | None = None) -> str:
 
 
 def quote(text: str, trimmed: str = "[... {count} more lines not quoted ...]") -> str:
+    """``text`` quoted one level deeper. Blank lines at its end, quoted or not, are left out: quoted
+    once more they would end the quote in stray ">" and ">>" lines."""
     lines = text.split("\n") if text else [""]
+    while len(lines) > 1 and not lines[-1].replace(">", "").strip():
+        lines.pop()
     if len(lines) > MAX_QUOTED_LINES:
         lines = lines[:MAX_QUOTED_LINES] + [trimmed.format(count=len(lines) - MAX_QUOTED_LINES)]
     return "\n".join(">" + ("" if line.startswith(">") or not line else " ") + line for line in lines)
