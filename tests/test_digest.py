@@ -104,7 +104,7 @@ def test_it_lists_the_threads_answered_outside_them_this_week() -> None:
 
 
 @pytest.mark.parametrize(("code", "subject", "heading", "footer"), [
-    ("de", "Ihre Nachfassaktionen: 1 zu senden, 2 warten auf Antwort (2026-W50)",
+    ("de", "Ihre Wochenübersicht (2026-W50) – zu senden: 1, ohne Antwort: 2",
      "Entwürfe, die Sie prüfen und senden können (1)", "jeden Mittwoch um 09:00 Uhr"),
     ("sv", "Dina uppföljningar: 1 att skicka, 2 väntar på svar (2026-W50)",
      "Utkast att granska och skicka (1)", "varje onsdag kl. 09:00"),

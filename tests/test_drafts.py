@@ -167,7 +167,7 @@ def test_a_mailbox_of_a_role_is_greeted_without_a_name() -> None:
 
     def hello(name: str, address: str, code: str = "en", formal: bool = False) -> str:
         sent = Mail("Sent", 1, "<r@example.org>", (), (), ME, (Addr(name, address),), (), "Room", NOW)
-        return greeting(sent, texts(code), {ME.address}, "", formal)[0]
+        return greeting(sent, texts(code), {ME.address}, ("",), formal)[0]
 
     assert hello("Front desk", "bookings@grandhotel.example") == "Hi,"
     assert hello("Kundenservice", "kunden.service@shop.example", "de", formal=True) == "Guten Tag,"
@@ -179,3 +179,14 @@ def test_the_draft_is_signed_the_way_the_user_signed() -> None:
     assert plain(draft("sv")[1]).split("\n\nDen ")[0].endswith("Med vänliga hälsningar\nKari")
     signed_in_full = ORIGINALS["en"][2].replace("Best regards,\nKari", "Best regards,\nKari Nordmann\n+47 900 00 000")
     assert "Best regards,\nKari Nordmann\n\n" in plain(draft("en", text=signed_in_full)[1])
+    thread, _ = thread_in("en")
+    just_a_name = "Hi Lena,\n\nWould you like to give a talk at our meetup?\n\nKari"
+    msg = compose(thread, decision("first", "default"), (ME.address,), NOW, Quoted(just_a_name), None, language="en")
+    assert "\n\nBest regards,\nKari\n\nOn " in plain(msg)
+
+
+def test_the_greeting_of_the_original_is_kept_when_the_latest_message_has_none() -> None:
+    thread, original = thread_in("de")
+    nudge = "kurze Rückfrage: Haben Sie meine Unterlagen erhalten?\n\nMit freundlichen Grüßen\nKari Nordmann"
+    msg = compose(thread, decision("later"), (ME.address,), NOW, Quoted(nudge), Quoted(original), language="de")
+    assert plain(msg).startswith("Sehr geehrte Frau Berg,\n")

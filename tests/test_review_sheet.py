@@ -18,16 +18,17 @@ import pytest
 from mail_followup.compose import quote
 from mail_followup.config import DEFAULT_POLICIES
 from mail_followup.language import available_languages, texts
-from mail_followup.review_sheet import SCENARIOS, main, problems, quote_problems, render, sheet
+from mail_followup.review_sheet import SCENARIOS, main, problems, quote_problems, render, sheet, weekly_reviews
 from mail_followup.templates import load_templates
 
 GOLDEN = Path(__file__).parent / "golden" / "sheet"
 DRAFTS = sheet()
+FILES = render(DRAFTS) | weekly_reviews()
 
 
-@pytest.mark.parametrize("name", sorted(render(DRAFTS)))
+@pytest.mark.parametrize("name", sorted(FILES))
 def test_the_sheet_is_what_a_reviewer_approved(name: str) -> None:
-    text = render(DRAFTS)[name]
+    text = FILES[name]
     path = GOLDEN / name
     if os.environ.get("MF_UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,8 @@ def test_a_quote_never_ends_in_blank_quote_lines() -> None:
 def test_the_script_writes_the_sheet_and_says_what_it_found(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "out"), "--language", "sv"]) == 0
     assert "30 drafts written" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "out" / "sv").iterdir()) == sorted(f"{s}.txt" for s in SCENARIOS)
+    assert sorted(p.name for p in (tmp_path / "out" / "sv").iterdir()) == \
+        sorted([f"{s}.txt" for s in SCENARIOS] + ["weekly-review.txt"])
     bad = tmp_path / "bad" / "sv"
     bad.mkdir(parents=True)
     (bad / "first-1.j2").write_text("Jag följer upp ”{{ subject }}”.\n")

@@ -147,9 +147,10 @@ def body_parts(
 ) -> BodyParts:
     from mail_followup.classify import new_text as written_now
 
-    own_words = written_now(latest.text) + "\n" + (written_now(original.text) if original else "")
+    own_texts = (written_now(latest.text), written_now(original.text) if original else "")
+    own_words = "\n".join(own_texts)
     formal = is_formal(own_words, lang)
-    greeting_line, their_name = greeting(thread.original, lang, own, own_words, formal)
+    greeting_line, their_name = greeting(thread.original, lang, own, own_texts, formal)
     name = sender.name or from_addr.name or ""
     context = {
         "subject": display_subject(thread.original.subject), "scenario": decision.scenario,
@@ -159,7 +160,7 @@ def body_parts(
     new_text = templates.render(lang.code, decision.attempt_kind, thread.key, context)
     if not greeting_line.endswith(","):  # "Hallo Lena!" starts a new sentence, even where "," would not
         new_text = new_text[:1].upper() + new_text[1:]
-    signature = sender.signature if sender.signature is not None else (own_name(written_now(latest.text)) or name)
+    signature = sender.signature if sender.signature is not None else (own_name(written_now(latest.text), name) or name)
     tz = now.tzinfo
     quotes = [(attribution(thread.last_user, lang, tz), latest)]
     if original is not None and not _already_quotes(latest.text):
@@ -181,7 +182,8 @@ def is_formal(words: str, lang: Texts) -> bool:
     return formal > informal
 
 
-def greeting(original: Mail, lang: Texts, own: set[str], own_words: str, formal: bool) -> tuple[str, str]:
+def greeting(original: Mail, lang: Texts, own: set[str], own_texts: tuple[str, ...], formal: bool
+             ) -> tuple[str, str]:
     """The greeting line and the name in it.
 
     The user's own greeting ("Sehr geehrte Frau Berg,", "Hei Kari!") is
@@ -190,9 +192,10 @@ def greeting(original: Mail, lang: Texts, own: set[str], own_words: str, formal:
     name, or the whole name in a formal register), unless the address is a
     role's (info@, bookings@); else neutrally.
     """
-    own_line = own_greeting(own_words)
-    if own_line is not None:
-        return own_line
+    for words in own_texts:  # the latest message's greeting, else the original's: "Frau Schneider" is known
+        own_line = own_greeting(words)
+        if own_line is not None:
+            return own_line
     register = lang.register(formal)
     people = [a for a in original.to if a.address not in own]
     if len(people) == 1 and people[0].name and not is_role_mailbox(people[0].address):
@@ -239,13 +242,14 @@ def own_signoff(words: str) -> str | None:
     return None
 
 
-def own_name(words: str) -> str | None:
-    """The name the user signed with under their sign-off ("Best,\nKari"): a draft to someone they
-    signed "Kari" for is not signed "Kari Nordmann"."""
+def own_name(words: str, full_name: str = "") -> str | None:
+    """The name the user signed with under their sign-off ("Best,\nKari"), or alone on the last line
+    when it is a part of their name: a draft to someone they signed "Kari" for is not signed
+    "Kari Nordmann"."""
     lines = [ln.strip() for ln in words.split("\n") if ln.strip()][-4:]
     signoff = own_signoff(words)
     if signoff is None or signoff not in lines:
-        return None
+        return lines[-1] if lines and lines[-1] in full_name.split() else None
     after = lines[lines.index(signoff) + 1:]
     if after and len(after[0]) <= 40 and not any(c.isdigit() or c in "@<>|:/" for c in after[0]):
         return after[0]

@@ -60,6 +60,13 @@ class Policy(Strict):
         """Days to wait before follow-up number ``attempt`` (1-based)."""
         return self.waits_days[min(attempt, len(self.waits_days)) - 1]
 
+    def kind_of(self, attempt: int) -> str:
+        """"first", "later" or "last": the last allowed attempt is the "should I stop?" note (R11), once
+        there is more than one."""
+        if attempt == self.max_followups and self.max_followups >= 2:
+            return "last"
+        return "first" if attempt == 1 else "later"
+
     def describe(self) -> str:
         unit = "business days" if self.business_days else "days"
         waits = ", ".join(str(w) for w in self.waits_days)

@@ -107,7 +107,7 @@ def _decide(
         while attempt in dismissed:
             skipped.append((attempt, dismissed[attempt]))
             attempt += 1
-    kind = "last" if attempt == policy.max_followups and policy.max_followups >= 2 else ("first" if attempt == 1 else "later")
+    kind = policy.kind_of(attempt)
     reasons = [f"scenario {scenario}, because {why}: {policy.describe()}"]
 
     def done(state: str, not_before: datetime | None = None) -> Decision:

@@ -6,7 +6,8 @@ attempt up to the scenario's cap, each draft quoting the one before, as if
 the user had sent it unchanged. Two chains per scenario, on two threads whose
 keys pick opposite variants, so that every template variant is on the sheet.
 The sheet is the place where a reviewer reads the drafts in context; it is
-also the suite's golden test (tests/test_review_sheet.py) and the material of
+also the suite's golden test (tests/test_review_sheet.py), with the weekly
+review in each language beside the drafts and the material of
 the mechanical checks (``problems``), which catch what a reviewer found by
 hand: the subject pasted in as a noun, stray ">" lines at the end of a quote,
 two consecutive attempts that open alike, blame.
@@ -18,12 +19,14 @@ renders your own templates in place of the built-in ones).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import sys
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
 
@@ -98,7 +101,7 @@ def _chain(code: str, scenario: str, chain: int, key: str, sample: dict, templat
     when = START
     for attempt in range(1, policy_.max_followups + 1):
         when += timedelta(days=policy_.wait_before(attempt))
-        kind = "last" if attempt == policy_.max_followups and attempt >= 2 else ("first" if attempt == 1 else "later")
+        kind = policy_.kind_of(attempt)
         thread = _thread(sent)
         decision = Decision(key, "due", scenario, attempt, kind, when, ())
         msg = compose(thread, decision, (ME,), when, latest, Quoted(body) if attempt > 1 else None,
@@ -139,6 +142,36 @@ def render(drafts: list[Draft]) -> dict[str, str]:
             f"{'=' * 72}\n{draft.scenario}, thread {draft.chain} of 2: attempt {draft.attempt} of {cap} "
             f"({draft.kind})\nTo: {draft.to}\nSubject: {draft.headline}\n{'-' * 72}\n{draft.text.rstrip()}\n")
     return {name: "\n".join(parts) for name, parts in files.items()}
+
+
+def weekly_reviews(languages: tuple[str, ...] | None = None) -> dict[str, str]:
+    """The weekly review in each language, on the sample threads: ``<language>/weekly-review.txt``."""
+    from mail_followup.config import Digest, Settings
+    from mail_followup.digest import compose_digest
+
+    files = {}
+    for code in languages or available_languages():
+        wrote = yaml_data("samples", code)["scenarios"]
+        row = functools.partial(_review_row, wrote)
+        touch = {"rule": "contact", "account": "work", "folder": "INBOX", "message_id": "<touch@example.org>",
+                 "from": wrote["interview"]["to"], "date": "2026-12-02T11:00:00+01:00",
+                 "subject": wrote["interview"]["subject"]}
+        reports = [row("job-application", "drafted"), row("networking", "waiting"), row("default", "due"),
+                   row("meeting", "call"), row("interview", "replied", in_touch=touch),
+                   row("sales", "capped", not_before=None)]
+        settings = Settings(timezone="Europe/Oslo", language=code, digest=Digest(day="friday", time="09:00"))
+        msg = compose_digest("work", ME, yaml_data("samples", code)["me"], reports, settings,
+                             datetime(2026, 12, 4, 9, 30, tzinfo=ZoneInfo("Europe/Oslo")), "2026-W49")
+        files[f"{code}/weekly-review.txt"] = f"Subject: {msg['Subject']}\n{'-' * 72}\n{msg.get_content()}"
+    return files
+
+
+def _review_row(wrote: dict[str, Any], scenario: str, state: str, **more: object) -> dict[str, object]:
+    """A thread report as the weekly review reads it, for one sample thread."""
+    address = _ADDRESS.match(wrote[scenario]["to"]).group(2)  # type: ignore[union-attr]
+    return {"state": state, "subject": wrote[scenario]["subject"], "to": [address], "next_attempt": 1,
+            "message_id": f"<{scenario}@example.org>", "last_sent": "2026-11-27T15:00:00+01:00",
+            "not_before": "2026-12-08T08:30:00+01:00", **more}
 
 
 def problems(drafts: list[Draft]) -> list[str]:
@@ -200,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     drafts = sheet(templates, tuple(args.language) if args.language else None)
-    for name, text in render(drafts).items():
+    for name, text in (render(drafts) | weekly_reviews(tuple(args.language) if args.language else None)).items():
         path = args.folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
