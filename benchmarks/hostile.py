@@ -40,7 +40,7 @@ import hostile_mail as hm  # noqa: E402
 from imapservers import DovecotServer, ImapAccount  # noqa: E402
 from scenario import WEDNESDAY, seed, write_config  # noqa: E402
 
-from mail_followup.headers import FETCH_FIELDS, parse_header_block  # noqa: E402
+from mail_followup.core.headers import FETCH_FIELDS, parse_header_block  # noqa: E402
 
 EXPECTED = {"Coffee next week?": "drafted", "Your offer": "replied", "Meeting notes": "replied",
             "Quick question": "waiting"}

@@ -38,7 +38,7 @@ def main() -> int:
         config_path.write_text(config_text(tmp / "state", [("bench", server.host, server.port, user)]))
         os.environ["BENCH_PASSWORD"] = server.password
         from mail_followup.config import load_config
-        from mail_followup.scan import scan
+        from mail_followup.service.scan import scan
 
         config = load_config(config_path)
         for label in ("first", "nochange", "changed"):

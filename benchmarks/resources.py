@@ -239,7 +239,7 @@ def timed_pass(config_path: Path) -> tuple[float, dict[str, float], Counter[tupl
     """A pass in this process: total wall time, each account's time to finish (from the pass's start)
     and its own time (from its own start, which waits for a free worker when there are more than eight
     accounts), commands."""
-    from mail_followup import scan as scanning
+    from mail_followup.service import scan as scanning
     from mail_followup.config import load_config
 
     config = load_config(config_path)
@@ -316,7 +316,7 @@ SERVICE_PASS = """
 import sys
 from datetime import datetime
 from mail_followup.config import load_config
-from mail_followup.scan import scan
+from mail_followup.service.scan import scan
 result = scan(load_config(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), reports=False)
 assert result.ok and result.accounts[0].unchanged == (sys.argv[3:] != ["changed"]), result.as_json()["errors"]
 """  # what the service's pass process does (daemon._child_pass), without the service around it
@@ -390,7 +390,7 @@ def compose_rate(seconds: float) -> None:
     from test_drafts import ME as DRAFT_ME
     from test_drafts import ORIGINALS, decision, thread_in
 
-    from mail_followup.compose import Quoted, as_bytes, compose
+    from mail_followup.core.compose import Quoted, as_bytes, compose
 
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     cases = [(code, kind, *thread_in(code)) for code in ORIGINALS for kind in ("first", "later", "last")]
@@ -417,7 +417,9 @@ def demo_first_draft() -> None:
     """In a fresh process: the demo's pass, from its start to the first draft APPENDed."""
     import io
 
-    from mail_followup import demo, mailbox, scan as scanning
+    from mail_followup.cli import demo
+    from mail_followup.imap import mailbox
+    from mail_followup.service import scan as scanning
 
     marks: dict[str, float] = {}
     original_scan, original_append = scanning.scan, mailbox.Mailbox.append_draft

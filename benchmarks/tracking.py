@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from imapservers import DovecotServer  # noqa: E402
 
-from mail_followup.headers import FETCH_ITEM  # noqa: E402
+from mail_followup.core.headers import FETCH_ITEM  # noqa: E402
 
 NOW = "2026-12-09T09:30:00+01:00"
 ME = "me@example.org"
@@ -177,7 +177,7 @@ def by_folder(counts: Counter[tuple[int, str]]) -> dict[str, int]:
 
 def timed_scan(config_path: Path) -> tuple[float, dict[str, int]]:
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
 
     config = load_config(config_path)
     with counting() as counts:

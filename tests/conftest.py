@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from imapservers import DOVECOT, DovecotServer, ImapAccount  # noqa: E402
 
-from mail_followup.pymap_server import PymapServer  # noqa: E402
+from mail_followup.cli.demo_server import PymapServer  # noqa: E402
 
 # The default `language:` follows the locale (the review's and a draft's fallback): the suite expects the
 # English one whatever the machine it runs on says. Tests of the locale pass an environment of their own.

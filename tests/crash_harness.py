@@ -103,7 +103,7 @@ def scan(situation: Situation, crash_after: int | None = None, write_log: Path |
 def scan_here(situation: Situation) -> int:
     """A pass in this process: a fresh start as far as the product knows (its own Store, a new connection)."""
     from mail_followup.config import load_config
-    from mail_followup.scan import scan as run
+    from mail_followup.service.scan import scan as run
 
     config = load_config(situation.config)
     result = run(config, datetime.fromisoformat(situation.now), secret=lambda _a: situation.account.password)
@@ -154,7 +154,7 @@ def damaged_state(server: DovecotServer, tmp: Path) -> Situation:
     """After the Wednesday's drafts the user stops one contact, and then a page of the header index is
     overwritten: the pass puts the state aside and begins again from it. A crash at any point of that
     must not lose the stop, which only the state knew."""
-    from mail_followup.cli import main
+    from mail_followup.cli.main import main
 
     situation = first_sync(server, tmp)
     assert scan_here(situation) == 0

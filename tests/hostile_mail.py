@@ -465,11 +465,12 @@ def pure_pass(message: Hostile, uid: int = 1) -> tuple[list[str], object]:
     """What a scan does with one message, without a server: parse its headers, classify it, read its body,
     and, where it is the user's, compose a draft that quotes it. Return the draft's problems and the draft
     (None when there is none). Raises whatever the code under test raises."""
-    from mail_followup import bodies, classify
-    from mail_followup.compose import Quoted, as_bytes, compose
-    from mail_followup.headers import parse_header_block
-    from mail_followup.policy import Decision
-    from mail_followup.threads import build_threads
+    from mail_followup.core import bodies
+    from mail_followup.core import classify
+    from mail_followup.core.compose import Quoted, as_bytes, compose
+    from mail_followup.core.headers import parse_header_block
+    from mail_followup.core.policy import Decision
+    from mail_followup.core.threads import build_threads
 
     mail = parse_header_block(message.folder, uid, header_block(message.raw), (b"\\Seen",), message.when)
     head = message.raw[:BODY_LIMIT]

@@ -4,7 +4,7 @@ Two servers, because they differ where the application has to cope:
 
 * Dovecot (system package): SPECIAL-USE, CONDSTORE, QRESYNC, UIDPLUS, MOVE;
   hierarchy delimiter "."; UIDs start at 1; STOREd keywords stick.
-* pymap (see mail_followup.pymap_server): none of SPECIAL-USE, CONDSTORE,
+* pymap (see mail_followup.cli.demo_server): none of SPECIAL-USE, CONDSTORE,
   QRESYNC; delimiter "/"; UIDs start at 101; STOREd keywords are dropped.
 
 DovecotServer runs Dovecot from its own config in a temp dir (nothing from
@@ -37,7 +37,7 @@ from types import TracebackType
 
 from imapclient import IMAPClient
 
-from mail_followup.pymap_server import (
+from mail_followup.cli.demo_server import (
     PymapServer,
     free_port,
     stop_process,

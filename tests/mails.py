@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from mail_followup.headers import Addr, Mail
+from mail_followup.core.headers import Addr, Mail
 
 ME = "me@example.org"
 

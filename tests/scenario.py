@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imapservers import ImapAccount
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from mails import raw_mail
 
 ME = "me@example.org"

@@ -8,7 +8,7 @@ from email.policy import SMTP
 
 import pytest
 
-from mail_followup.classify import (
+from mail_followup.core.classify import (
     classify_inbound,
     classify_sent,
     closing_note,
@@ -16,7 +16,7 @@ from mail_followup.classify import (
     new_text,
     return_date,
 )
-from mail_followup.headers import parse_header_block
+from mail_followup.core.headers import parse_header_block
 
 SENT = datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc)  # a Thursday
 
@@ -182,7 +182,7 @@ def test_new_text_stops_at_the_quote() -> None:
 ])
 def test_the_day_they_are_back_wins_over_their_last_day_away(text: str) -> None:
     """Issue 19: "until 2 December, back on 3 December" was read as back on the 2nd."""
-    from mail_followup.classify import return_date
+    from mail_followup.core.classify import return_date
 
     found = return_date(text, datetime(2026, 11, 20, 10, tzinfo=timezone.utc))
     assert found is not None and found[0] == date(2026, 12, 3)

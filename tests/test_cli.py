@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -89,7 +89,7 @@ def test_the_service_runs_a_pass_and_stops_on_sigterm(configured, tmp_path: Path
 
 
 def test_the_demo_writes_drafts_for_the_due_threads_only() -> None:
-    from mail_followup.demo import run_demo
+    from mail_followup.cli.demo import run_demo
 
     out = io.StringIO()
     assert run_demo(out) == 0
@@ -143,7 +143,7 @@ def test_the_demo_runs_from_a_fresh_virtual_environment(tmp_path: Path) -> None:
 def test_the_status_table_lists_calls_and_snoozed_threads_with_their_dates() -> None:
     from datetime import datetime
 
-    from mail_followup.report import table
+    from mail_followup.service.report import table
 
     def row(state: str, subject: str) -> dict:
         return {"state": state, "subject": subject, "to": ["kim@example.com"], "account": "work",
@@ -174,7 +174,7 @@ def test_status_skips_validating_a_config_it_validated_before_and_sees_every_cha
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\naccounts:\n  - name: work\n    imap: {{host: h.example, "
                       "username: u, password_env: X}\n    addresses: [me@example.org]\n")
-    probe = ("import sys\nfrom mail_followup.cli import main\ncode = main(['status', '--config', sys.argv[1]])\n"
+    probe = ("import sys\nfrom mail_followup.cli.main import main\ncode = main(['status', '--config', sys.argv[1]])\n"
              "print('validated' if 'pydantic' in sys.modules else 'from the note', code, file=sys.stderr)\n")
 
     def status() -> tuple[str, str]:

@@ -2,12 +2,12 @@ from datetime import datetime, time, timedelta
 from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
 
-from mail_followup.compose import Quoted, Sender, as_bytes, compose
+from mail_followup.core.compose import Quoted, Sender, as_bytes, compose
 from mail_followup.config import Settings
-from mail_followup.headers import Addr, Mail
-from mail_followup.policy import decide
-from mail_followup.threads import build_threads
-from mail_followup.timing import Calendar
+from mail_followup.core.headers import Addr, Mail
+from mail_followup.core.policy import decide
+from mail_followup.core.threads import build_threads
+from mail_followup.core.timing import Calendar
 
 OSLO = ZoneInfo("Europe/Oslo")
 CAL = Calendar(OSLO, ((time(8, 0), time(17, 0)),), frozenset())
@@ -115,7 +115,7 @@ def test_mail_parsers_complaints_name_the_message_in_our_log_and_never_reach_std
     """mail-parser logs a broken encoded word at ERROR through logging's last resort (stderr), nameless."""
     import logging
 
-    from mail_followup.bodies import read_body
+    from mail_followup.core.bodies import read_body
 
     caplog.set_level(logging.DEBUG, logger="mail_followup")
     text, _ = read_body(b"From: a@b.example\r\nSubject: =?utf-8?b?A?=\r\n\r\nhello\r\n", "acct: INBOX UID 7")

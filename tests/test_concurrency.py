@@ -94,8 +94,8 @@ def test_the_service_steps_aside_for_a_pass_that_runs_and_a_dead_holder_holds_no
     import time
 
     from mail_followup.config import load_config
-    from mail_followup.passlock import AccountLock
-    from mail_followup.scan import scan
+    from mail_followup.state.passlock import AccountLock
+    from mail_followup.service.scan import scan
 
     account, config_path = configured
     config = load_config(config_path)
@@ -106,7 +106,7 @@ def test_the_service_steps_aside_for_a_pass_that_runs_and_a_dead_holder_holds_no
         assert only.failure == "busy" and f"process {os.getpid()}" in only.errors[0]
         assert account.messages("Drafts") == []
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-                               "from mail_followup.passlock import AccountLock\n"
+                               "from mail_followup.state.passlock import AccountLock\n"
                                "AccountLock(Path(sys.argv[1]), 'test').acquire(0)\nprint('held', flush=True)\n"
                                "time.sleep(60)", str(config.state_dir)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

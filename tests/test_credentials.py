@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from conftest import MemoryKeyring
-from mail_followup import credentials
-from mail_followup.cli import main
+from mail_followup.imap import credentials
+from mail_followup.cli.main import main
 from mail_followup.config import parse_config
 from mail_followup.errors import AccountError
-from mail_followup.store import MIGRATIONS
+from mail_followup.state.migrations import MIGRATIONS
 from scenario import WEDNESDAY
 
 SECRET = "correct-horse-battery-staple"

@@ -160,7 +160,7 @@ def test_the_service_drafts_survives_restarts_pauses_reloads_and_stops(own_dovec
 def test_network_failures_back_off_up_to_the_interval(tmp_path: Path) -> None:
     """A closed port is a real refused connection: the next try comes after 1, then 2, then 4 minutes."""
     from mail_followup.config import load_config
-    from mail_followup.daemon import Service
+    from mail_followup.service.daemon import Service
 
     config = tmp_path / "config.yaml"
     with socket.socket() as probe:  # a port nobody listens on

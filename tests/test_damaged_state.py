@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from scenario import WEDNESDAY, by_subject, scan_json
 
 THURSDAY = "2026-12-10T09:30:00+01:00"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from mail_followup.deadlines import PHRASE_MAX, Promise, promised_date
+from mail_followup.core.deadlines import PHRASE_MAX, Promise, promised_date
 
 OSLO = ZoneInfo("Europe/Oslo")
 SENT = datetime(2026, 12, 2, 10, 0, tzinfo=OSLO)  # a Wednesday, in ISO week 49
@@ -224,7 +224,7 @@ def test_every_data_file_has_the_same_keys() -> None:
 
 
 def _data_files() -> dict[str, dict[str, object]]:
-    folder = resources.files("mail_followup") / "phrases" / "deadlines"
+    folder = resources.files("mail_followup.core") / "phrases" / "deadlines"
     return {item.name.removesuffix(".yaml"): yaml.safe_load(item.read_text("utf-8"))
             for item in folder.iterdir() if item.name.endswith(".yaml")}
 
@@ -235,7 +235,7 @@ def _codes() -> list[str]:
 
 def test_only_the_languages_whose_cue_was_found_have_their_patterns_compiled() -> None:
     """Compiling all four languages' patterns cost a fifth of a second in every pass that read an answer."""
-    from mail_followup import deadlines
+    from mail_followup.core import deadlines
 
     deadlines._patterns_of.cache_clear()
     assert promised_date("Thanks, here is the answer.", datetime(2026, 11, 26, 9)) is None

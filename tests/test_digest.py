@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from mail_followup.config import Digest, Settings, system_language
-from mail_followup.digest import compose_digest, due_week
+from mail_followup.core.digest import compose_digest, due_week
 from scenario import WEDNESDAY, scan_json
 
 SETTINGS = Settings(timezone="Europe/Oslo", digest=Digest(day="wednesday", time="09:00"))
@@ -65,7 +65,7 @@ def test_a_review_written_by_a_pass_after_new_mail_lists_the_threads_it_did_not_
     import logging
 
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from mails import raw_mail
     from scenario import ME, at
 
@@ -77,7 +77,7 @@ def test_a_review_written_by_a_pass_after_new_mail_lists_the_threads_it_did_not_
     scan(load_config(config), at("2026-12-15T09:00:00+01:00"))
     account.append("INBOX", raw_mail("kim@example.com", ME, "Re: Coffee next week?", at("2026-12-15T12:00:00+01:00"),
                                      "<coffee-answer@example.com>", in_reply_to="<coffee@example.org>"))
-    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+    with caplog.at_level(logging.INFO, logger="mail_followup.service.decide"):
         result = scan(load_config(config), at("2026-12-16T10:00:00+01:00"))
     assert result.ok and "threads to decide again" in caplog.text
     (review,) = [m for m in account.messages("INBOX") if b"X-Mail-Followup-Digest: test 2026-W51" in m[2]]

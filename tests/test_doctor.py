@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from imapservers import DovecotServer, ImapAccount
-from mail_followup import doctor
-from mail_followup.doctor import Backend, Finding, capability_findings, diagnose, keyring_findings, report
-from mail_followup.pymap_server import free_port
+from mail_followup.cli import doctor
+from mail_followup.cli.doctor import diagnose
+from mail_followup.cli.doctor_account import capability_findings
+from mail_followup.cli.doctor_machine import Backend, keyring_findings
+from mail_followup.cli.doctor_report import Finding, report
+from mail_followup.cli.demo_server import free_port
 from scenario import write_config
 
 NOW = datetime.fromisoformat("2026-12-09T09:30:00+01:00")

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mail_followup.classify import Verdict, classify_sent
-from mail_followup.compose import Quoted, as_bytes, compose, is_unedited
-from mail_followup.headers import Addr, Mail
-from mail_followup.policy import Decision
-from mail_followup.threads import build_threads
+from mail_followup.core.classify import Verdict, classify_sent
+from mail_followup.core.compose import Quoted, as_bytes, compose, is_unedited
+from mail_followup.core.headers import Addr, Mail
+from mail_followup.core.policy import Decision
+from mail_followup.core.threads import build_threads
 from mails import raw_mail
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -162,8 +162,8 @@ def test_a_formal_draft_without_a_greeting_of_ones_own_greets_by_the_whole_name(
 
 
 def test_a_mailbox_of_a_role_is_greeted_without_a_name() -> None:
-    from mail_followup.compose import greeting
-    from mail_followup.language import texts
+    from mail_followup.core.compose import greeting
+    from mail_followup.core.language import texts
 
     def hello(name: str, address: str, code: str = "en", formal: bool = False) -> str:
         sent = Mail("Sent", 1, "<r@example.org>", (), (), ME, (Addr(name, address),), (), "Room", NOW)

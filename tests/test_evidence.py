@@ -2,9 +2,9 @@
 
 from datetime import datetime, timedelta, timezone
 
-from mail_followup.classify import Verdict
-from mail_followup.evidence import account_needs, answers_by_sender, thread_needs
-from mail_followup.threads import build_threads
+from mail_followup.core.classify import Verdict
+from mail_followup.core.evidence import account_needs, answers_by_sender, thread_needs
+from mail_followup.core.threads import build_threads
 from mails import ME, mail
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)

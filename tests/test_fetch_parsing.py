@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from mail_followup.responses import parse_fetch, uid_ranges
+from mail_followup.imap.responses import parse_fetch, uid_ranges
 
 SECTION = b"BODY[HEADER.FIELDS (MESSAGE-ID FROM)]"
 HEADERS = b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"
@@ -45,7 +45,7 @@ def test_a_search_answer_for_a_million_messages_fits_in_one_line() -> None:
     """imaplib's default 1,000,000-byte line limit fails a SEARCH over 150,000 messages; found at 1M."""
     import imaplib
 
-    import mail_followup.mailbox  # noqa: F401  (it raises the limit)
+    import mail_followup.imap.connection  # noqa: F401  (it raises the limit)
 
     one_million_uids = len(" ".join(str(uid) for uid in range(1, 1_000_001)))
     assert imaplib._MAXLINE > one_million_uids

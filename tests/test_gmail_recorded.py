@@ -18,7 +18,7 @@ from datetime import date
 import pytest
 
 from mail_followup.config import Folders, parse_config
-from mail_followup.mailbox import Mailbox
+from mail_followup.imap.mailbox import Mailbox
 
 CAPABILITIES = "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE " \
                "ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584"
@@ -129,7 +129,7 @@ def test_the_gmail_path_reads_all_mail_with_thread_and_message_ids(gmail) -> Non
     assert by_uid[1].thread_hint == by_uid[2].thread_hint == "gm:1784003000000000001"
     assert by_uid[3].message_id == "<gm-1784003000000000103@server-id.mail-followup.invalid>"
 
-    from mail_followup.threads import build_threads
+    from mail_followup.core.threads import build_threads
 
     (coffee,) = build_threads(synced.new, ["me@gmail.com"])
     assert coffee.answer is not None and coffee.answer.message_id == "<kim-answer@example.com>"

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mail_followup.headers import parse_header_block
+from mail_followup.core.headers import parse_header_block
 
 WHEN = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -89,7 +89,7 @@ DOMAIN = st.from_regex(r"[a-z][a-z0-9-]{0,8}\.(example|org|no)", fullmatch=True)
 def test_the_fast_address_path_agrees_with_the_strict_parser(items) -> None:
     from email import policy
 
-    from mail_followup.headers import _addresses
+    from mail_followup.core.headers import _addresses
 
     parts = []
     for name, local, domain, quoted in items:
@@ -108,7 +108,7 @@ def test_the_fast_address_path_agrees_with_the_strict_parser(items) -> None:
 def test_the_fast_date_path_agrees_with_the_email_package(value: str) -> None:
     from email.utils import parsedate_to_datetime
 
-    from mail_followup.headers import _date
+    from mail_followup.core.headers import _date
 
     try:
         expected = parsedate_to_datetime(value)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from mail_followup.ics import followups_calendar
+from mail_followup.core.ics import followups_calendar
 
 NOW = datetime(2026, 12, 9, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 HOSTILE = "Re: Offer, 50% off; \r\nBEGIN:VEVENT"
@@ -193,7 +193,7 @@ def test_a_report_with_a_broken_moment_is_left_out_and_the_rest_stays() -> None:
 
 def test_the_reports_the_store_gives_back_are_what_the_calendar_takes(tmp_path: Path) -> None:
     """The command's path: a pass saved its reports; the calendar reads them back (offline)."""
-    from mail_followup.store import Store
+    from mail_followup.state.store import Store
 
     with Store(tmp_path / "state") as store:
         store.save_reports("work", [report(subject=HOSTILE), report(state="replied", message_id="<r@example.org>")],

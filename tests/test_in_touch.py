@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from imapservers import DovecotServer, ImapAccount
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from mails import raw_mail
 from scenario import ME, WEDNESDAY, at, by_subject, scan_json, seed, write_config
 from test_providers import configured as laid_out, gmail_like  # noqa: F401 (a fixture)
@@ -234,12 +234,12 @@ def test_a_new_message_after_a_pass_is_seen_by_a_pass_that_decides_only_what_cha
     import logging
 
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
 
     account, config = kim_waits
     account.append("INBOX", raw_mail("kim@example.com", ME, "Hello again", at("2026-12-07T11:00:00+01:00"),
                                      "<kim-hello@example.com>"), flags=(b"\\Seen",))
-    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+    with caplog.at_level(logging.INFO, logger="mail_followup.service.decide"):
         result = scan(load_config(config), at("2026-12-07T12:00:00+01:00"))
     assert result.ok and "1 of 4 threads to decide again" in caplog.text, caplog.text
     report = result.as_json()

@@ -10,8 +10,8 @@ import pytest
 
 from imapservers import ImapAccount
 from mail_followup.config import load_config
-from mail_followup.mailbox import Mailbox
-from mail_followup.store import Store
+from mail_followup.imap.mailbox import Mailbox
+from mail_followup.state.store import Store
 from mails import raw_mail
 from scenario import ME, at, write_config
 

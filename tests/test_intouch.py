@@ -21,16 +21,17 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mail_followup import inbound
-from mail_followup.classify import Verdict, calendar_facts, quotable_runs
+from mail_followup.state import inbound
+from mail_followup.core.classify import Verdict, calendar_facts, quotable_runs
 from mail_followup.config import Account, Folders, Imap, InTouchRules, Settings
-from mail_followup.elsewhere import Elsewhere, inbound_floor
-from mail_followup.headers import Addr, Mail
-from mail_followup.intouch import ContactSide, Inbound, first_touch, organisation, subject_key, touched_reports
-from mail_followup.deciding import Calendars, decide_thread
-from mail_followup.store import FolderCursor, Store
-from mail_followup.threads import build_threads
-from mail_followup.window import active_threads
+from mail_followup.service.elsewhere import Elsewhere, inbound_floor
+from mail_followup.core.headers import Addr, Mail
+from mail_followup.core.intouch import ContactSide, Inbound, first_touch, organisation, subject_key, touched_reports
+from mail_followup.service.deciding import Calendars, decide_thread
+from mail_followup.state.index import FolderCursor
+from mail_followup.state.store import Store
+from mail_followup.core.threads import build_threads
+from mail_followup.service.window import active_threads
 
 NOW = datetime(2026, 12, 9, 9, 30, tzinfo=timezone(timedelta(hours=1)))
 ME = Addr("Me", "me@example.org")
@@ -305,7 +306,7 @@ def decisions(store: Store, account: Account, everyone: list[Account], now: date
 
 
 def _rules_of(account: Account):
-    from mail_followup.deciding import tracking_rules
+    from mail_followup.service.deciding import tracking_rules
 
     return tracking_rules(account.settings)
 

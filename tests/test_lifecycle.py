@@ -145,7 +145,7 @@ def test_a_sent_followup_counts_as_the_attempt(configured, capsys) -> None:
 
 def test_resume_after_a_deleted_draft_lets_it_be_written_again(configured, capsys) -> None:
     """Deleting the draft stopped the thread; `mail-followup resume` says go on after all."""
-    from mail_followup.cli import main
+    from mail_followup.cli.main import main
 
     account, config = configured
     scan_json(config, WEDNESDAY, capsys)

@@ -15,7 +15,7 @@ import pytest
 
 from mail_followup.config import parse_config
 from mail_followup.errors import AccountError, AuthError
-from mail_followup.mailbox import Mailbox
+from mail_followup.imap.mailbox import Mailbox
 
 
 def refusing_server(answer: str) -> int:

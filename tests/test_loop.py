@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from mails import raw_mail
 from scenario import ME, MONDAY, WEDNESDAY, at, by_subject, scan_json
 
@@ -135,7 +135,7 @@ def test_the_console_script_runs_a_pass(configured, tmp_path: Path) -> None:
 
 def test_a_pass_with_nothing_new_keeps_the_decisions_until_a_thread_reaches_its_moment(configured, tmp_path, capsys):
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from scenario import at as moment
 
     account, config = configured
@@ -173,8 +173,8 @@ def test_after_new_mail_only_the_conversations_it_touched_are_decided_again(conf
     import logging
 
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
-    from mail_followup.store import Store
+    from mail_followup.service.scan import scan
+    from mail_followup.state.store import Store
     from scenario import at as moment
 
     account, config = configured
@@ -182,7 +182,7 @@ def test_after_new_mail_only_the_conversations_it_touched_are_decided_again(conf
     account.append("INBOX", raw_mail("sam@example.net", ME, "Re: Quick question", at("2026-12-14T10:00:00+01:00"),
                                      "<answer@example.net>", in_reply_to="<question@example.org>"))
     later = moment(MONDAY.replace("09:30", "10:30"))
-    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+    with caplog.at_level(logging.INFO, logger="mail_followup.service.decide"):
         touched = scan(load_config(config), later)
     assert "test: 1 of 4 threads to decide again" in caplog.text
     assert not touched.accounts[0].unchanged and touched.accounts[0].counts == {"replied": 3, "waiting": 1}
@@ -193,7 +193,7 @@ def test_after_new_mail_only_the_conversations_it_touched_are_decided_again(conf
     with Store(load_config(config).state_dir) as store:
         store.forget_decisions("test")
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="mail_followup.scan"):
+    with caplog.at_level(logging.INFO, logger="mail_followup.service.decide"):
         everything = scan(load_config(config), later)
     assert "threads to decide again" not in caplog.text
     assert everything.as_json()["threads"] == reports
@@ -203,7 +203,7 @@ def test_a_stop_request_in_one_thread_reaches_the_contacts_other_threads_after_n
     """A pass after new mail decides only the conversations it touched, but a stop request changes the
     contact's other threads too: that pass decides them all."""
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from scenario import at as moment
 
     account, config = configured
@@ -296,7 +296,7 @@ def test_a_full_disk_for_the_state_is_one_clear_error_and_the_next_pass_recovers
     fault a real server cannot produce); everything else is real."""
     import sqlite3
 
-    from mail_followup.store import Store
+    from mail_followup.state.store import Store
 
     account, config = configured
 
@@ -383,7 +383,7 @@ def test_a_stuck_account_does_not_hold_up_the_others(dovecot_server, tmp_path: P
     import time
 
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from scenario import seed
 
     stuck, good = dovecot_server.new_account(), dovecot_server.new_account()
@@ -417,7 +417,7 @@ def test_an_account_never_read_holds_the_drafts_of_the_others_back(dovecot_serve
     sign-in fails, the others write no draft, and say why. Once it is read, or with
     in_touch.other_accounts off, they do."""
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from scenario import seed
 
     broken, good = dovecot_server.new_account(), dovecot_server.new_account()

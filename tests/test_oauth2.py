@@ -22,13 +22,13 @@ import pytest
 from imapclient import IMAPClient
 
 from imapservers import DOVECOT, DovecotServer, ImapAccount, TokenIntrospection
-from mail_followup import credentials
-from mail_followup.cli import main
+from mail_followup.imap import credentials
+from mail_followup.cli.main import main
 from mail_followup.config import Account, Folders, parse_config
 from mail_followup.errors import AccountError, AuthError
-from mail_followup.mailbox import Mailbox
-from mail_followup.scan import scan
-from mail_followup.signin import choose_mechanism, initial_response, sign_in
+from mail_followup.imap.mailbox import Mailbox
+from mail_followup.service.scan import scan
+from mail_followup.imap.signin import choose_mechanism, initial_response, sign_in
 
 NOW = "2026-12-09T09:30:00+01:00"
 HELPER = """\

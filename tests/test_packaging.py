@@ -23,12 +23,12 @@ def test_libyaml_reads_every_shipped_data_file_as_the_pure_python_loader_does() 
     """The phrase lists, date rules and draft texts are read with libyaml when it is there (ten times faster)."""
     import yaml
 
-    from mail_followup.packaged import yaml_data, yaml_names
+    from mail_followup.core.packaged import yaml_data, yaml_names
 
     for folder in ("phrases", "phrases/deadlines", "lang"):
         names = yaml_names(folder)
         assert names, folder
         for name in names:
-            text = (Path(__file__).resolve().parent.parent / "src" / "mail_followup" / folder / f"{name}.yaml").read_text(
+            text = (Path(__file__).resolve().parent.parent / "src" / "mail_followup" / "core" / folder / f"{name}.yaml").read_text(
                 "utf-8")
             assert yaml_data(folder, name) == yaml.safe_load(text), f"{folder}/{name}.yaml"

@@ -11,12 +11,12 @@ import holidays
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from mail_followup.classify import Verdict
+from mail_followup.core.classify import Verdict
 from mail_followup.config import CalendarRules, Contact, Policy, ScenarioRule, Settings
-from mail_followup.policy import decide, in_lookback, left_for_next_pass, oldest_first
-from mail_followup.deciding import Calendars
-from mail_followup.threads import Thread, build_threads
-from mail_followup.timing import WEEKDAY_NAMES, Calendar, forbidden_reason
+from mail_followup.core.policy import decide, in_lookback, left_for_next_pass, oldest_first
+from mail_followup.service.deciding import Calendars
+from mail_followup.core.threads import Thread, build_threads
+from mail_followup.core.timing import WEEKDAY_NAMES, Calendar, forbidden_reason
 from mails import ME, mail
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -406,7 +406,7 @@ def test_the_keyword_pattern_finds_what_one_alternative_per_word_finds(text: str
     plain form (the start asked in each alternative) finds, for every built-in list of words."""
     import re
 
-    from mail_followup.scenarios import _pattern, builtin_rules
+    from mail_followup.core.scenarios import _pattern, builtin_rules
 
     for rule in builtin_rules():
         words = tuple(rule.subject or rule.body)

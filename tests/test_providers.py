@@ -12,8 +12,8 @@ import pytest
 from imapservers import DovecotServer, ImapAccount
 from mail_followup.config import parse_config
 from mail_followup.errors import ConfigError
-from mail_followup.headers import parse_header_block, thread_index_root
-from mail_followup.responses import parse_fetch
+from mail_followup.core.headers import parse_header_block, thread_index_root
+from mail_followup.imap.responses import parse_fetch
 from mails import raw_mail
 from scenario import ME, WEDNESDAY, at, by_subject, scan_json, write_config
 

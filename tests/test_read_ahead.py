@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from imapservers import ImapAccount
-from mail_followup.mailbox import Mailbox
+from mail_followup.imap.mailbox import Mailbox
 from mails import raw_mail
 from scenario import ME, WEDNESDAY, at, by_subject, scan_json, write_config
 

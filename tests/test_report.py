@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from mail_followup.report import write_json_document
+from mail_followup.service.report import write_json_document
 
 
 def json_document(head: dict, threads: list[str]) -> str:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mail_followup.compose import quote
+from mail_followup.core.compose import quote
 from mail_followup.config import DEFAULT_POLICIES
-from mail_followup.language import available_languages, texts
-from mail_followup.review_sheet import SCENARIOS, main, problems, quote_problems, render, sheet, weekly_reviews
-from mail_followup.templates import load_templates
+from mail_followup.core.language import available_languages, texts
+from mail_followup.cli.review_sheet import SCENARIOS, main, problems, quote_problems, render, sheet, weekly_reviews
+from mail_followup.core.templates import load_templates
 
 GOLDEN = Path(__file__).parent / "golden" / "sheet"
 DRAFTS = sheet()

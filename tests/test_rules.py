@@ -8,7 +8,7 @@ import pytest
 
 from imapservers import ImapAccount
 from mails import raw_mail
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from scenario import ME, at, by_subject, scan_json, write_config
 
 ME_FROM = f"Me <{ME}>"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 
 SECRET = "Sekr1t-pa55word-4711"
 
@@ -63,7 +63,7 @@ def test_no_command_and_no_failure_shows_the_secret(cases, tmp_path: Path, capsy
     import keyring
     from keyring.backends.fail import Keyring as FailKeyring
 
-    from mail_followup import credentials
+    from mail_followup.imap import credentials
 
     monkeypatch.setenv("MF_SECRET", SECRET)
     monkeypatch.setattr(credentials, "HELPER_TIMEOUT_SECONDS", 1.0)  # a hung helper, without the 60 s wait

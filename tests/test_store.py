@@ -8,8 +8,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mail_followup.headers import Addr, Mail
-from mail_followup.store import MIGRATIONS, FolderCursor, Store
+from mail_followup.core.headers import Addr, Mail
+from mail_followup.state.index import FolderCursor
+from mail_followup.state.migrations import MIGRATIONS
+from mail_followup.state.store import Store
 
 AWKWARD = [
     Addr('O\'Brien, "Pat" \\ Ø', "pat@example.ie"),
@@ -47,7 +49,7 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
     """A state written before the report columns existed is upgraded in place, and a quiet pass reads it right."""
     import sqlite3
 
-    from mail_followup.store import DB_NAME, MIGRATIONS
+    from mail_followup.state.store import DB_NAME
 
     before = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("each report's state"))
     db = sqlite3.connect(tmp_path / DB_NAME)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from imapservers import ImapAccount
-from mail_followup.cli import main
+from mail_followup.cli.main import main
 from mail_followup.config import Folders, load_config
 from mail_followup.errors import AccountError
-from mail_followup.mailbox import Mailbox
-from mail_followup.pymap_server import PymapServer
-from mail_followup.store import Store
+from mail_followup.imap.mailbox import Mailbox
+from mail_followup.cli.demo_server import PymapServer
+from mail_followup.state.store import Store
 from mails import raw_mail
 from scenario import ME, MONDAY, WEDNESDAY, at, by_subject, scan_json, write_config
 
@@ -87,10 +87,10 @@ def test_a_folder_that_suddenly_looks_empty_stops_the_pass(configured, capsys) -
 def test_a_changed_uidvalidity_rereads_the_folder_and_decides_the_same(dovecot_account: ImapAccount, tmp_path: Path,
                                                                         capsys, monkeypatch, chunk: int) -> None:
     """Read in chunks, the folder's old index is dropped before the first chunk, never after one."""
-    from mail_followup import mailbox
+    from mail_followup.imap import sync
     from scenario import seed
 
-    monkeypatch.setattr(mailbox, "HEADER_CHUNK", chunk)
+    monkeypatch.setattr(sync, "HEADER_CHUNK", chunk)
     account = dovecot_account
     monkeypatch.setenv("MF_TEST_PASSWORD", account.password)
     seed(account)
@@ -115,10 +115,10 @@ def test_a_first_sync_cut_between_its_chunks_is_read_again_whole(imap_account: I
                                                                    capsys, monkeypatch) -> None:
     """A large folder's first sync is written a chunk at a time; a pass that dies between two chunks leaves
     no cursor, so the next pass reads the folder from the start: the same decisions, no row twice."""
-    from mail_followup import mailbox
+    from mail_followup.imap import sync
     from scenario import seed
 
-    monkeypatch.setattr(mailbox, "HEADER_CHUNK", 1)
+    monkeypatch.setattr(sync, "HEADER_CHUNK", 1)
     monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
     seed(imap_account)
     (tmp_path / "clean").mkdir()
@@ -161,12 +161,12 @@ def test_plaintext_to_a_remote_host_is_refused_before_connecting(tmp_path: Path)
 
 def test_a_first_sync_reports_its_progress(imap_account, tmp_path, monkeypatch) -> None:
     """A large first sync tells how far it got (a bar on a terminal, the systemd STATUS line in the service)."""
-    from mail_followup import mailbox
+    from mail_followup.imap import sync
     from mail_followup.config import load_config
-    from mail_followup.scan import scan
+    from mail_followup.service.scan import scan
     from scenario import WEDNESDAY, at, seed, write_config
 
-    monkeypatch.setattr(mailbox, "HEADER_CHUNK", 1)  # four sent messages make a "large" folder
+    monkeypatch.setattr(sync, "HEADER_CHUNK", 1)  # four sent messages make a "large" folder
     monkeypatch.setenv("MF_TEST_PASSWORD", imap_account.password)
     seed(imap_account)
     seen: list[tuple[str, str, int, int]] = []

@@ -6,8 +6,8 @@ import pytest
 
 from mail_followup.config import parse_config
 from mail_followup.errors import ConfigError
-from mail_followup.language import all_blame_phrases, available_languages, texts
-from mail_followup.templates import KINDS, builtin_templates, check, load_templates, sample_contexts
+from mail_followup.core.language import all_blame_phrases, available_languages, texts
+from mail_followup.core.templates import KINDS, builtin_templates, check, load_templates, sample_contexts
 
 
 def test_every_language_has_templates_for_every_kind() -> None:

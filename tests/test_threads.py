@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
-from mail_followup.threads import base_subject, build_threads
+from mail_followup.core.threads import base_subject, build_threads
 from mails import ME, mail
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -114,7 +114,7 @@ def test_a_server_thread_id_joins_messages_without_headers() -> None:
 
 
 def test_same_domain_answers_count_except_for_free_mail_and_when_switched_off() -> None:
-    from mail_followup.threads import TrackingRules
+    from mail_followup.core.threads import TrackingRules
 
     def answered(to: str, sender: str, rules: TrackingRules = TrackingRules()) -> bool:
         (t,) = build_threads([mail("<a@x>", ME, (to,), day(0), "Offer"),
@@ -134,7 +134,7 @@ def test_a_bounce_joins_the_message_sent_to_the_failed_address() -> None:
 
 
 def test_contact_rules_and_keywords() -> None:
-    from mail_followup.threads import TrackingRules
+    from mail_followup.core.threads import TrackingRules
 
     rules = TrackingRules(contacts={"@acme.example": "always", "kim@acme.example": "never"})
     (never,) = build_threads([mail("<a@x>", ME, ("kim@acme.example",), day(0))], [ME], rules=rules)

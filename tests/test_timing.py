@@ -5,7 +5,7 @@ import holidays
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mail_followup.timing import Calendar, first_allowed_moment, forbidden_reason
+from mail_followup.core.timing import Calendar, first_allowed_moment, forbidden_reason
 
 OSLO = ZoneInfo("Europe/Oslo")
 WINDOWS = ((time(8, 30), time(11, 30)), (time(14, 0), time(16, 0)))

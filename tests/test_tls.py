@@ -9,7 +9,7 @@ import pytest
 from imapservers import DovecotServer
 from mail_followup.config import Folders, parse_config
 from mail_followup.errors import AccountError
-from mail_followup.mailbox import Mailbox
+from mail_followup.imap.mailbox import Mailbox
 
 
 def account(tmp_path: Path, port: int, security: str):

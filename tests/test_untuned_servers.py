@@ -109,7 +109,7 @@ def without_drafts() -> Iterator[DovecotServer]:
 
 def test_a_missing_drafts_folder_is_created_by_the_first_pass_that_writes(without_drafts, tmp_path, monkeypatch,
                                                                           capsys) -> None:
-    from mail_followup.cli import main
+    from mail_followup.cli.main import main
 
     account, config = laid_out(without_drafts, tmp_path, monkeypatch)
     seed(account)

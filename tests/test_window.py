@@ -20,11 +20,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mail_followup.classify import Verdict
-from mail_followup.headers import Addr, Mail
-from mail_followup.store import FolderCursor, Store
-from mail_followup.threads import TrackingRules, build_threads, rebuild
-from mail_followup.window import Changes, active_threads, conversation_threads
+from mail_followup.core.classify import Verdict
+from mail_followup.core.headers import Addr, Mail
+from mail_followup.state.index import FolderCursor
+from mail_followup.state.store import Store
+from mail_followup.core.threads import TrackingRules, build_threads, rebuild
+from mail_followup.service.window import Changes, active_threads, conversation_threads
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 SINCE, LOOKBACK = NOW - timedelta(days=365), NOW - timedelta(days=60)

@@ -28,11 +28,12 @@ import keyring
 import pytest
 
 from conftest import MemoryKeyring
-from mail_followup import wizard
+from mail_followup.cli import wizard
 from mail_followup.config import load_config, parse_config
-from mail_followup.mailbox import FolderMap
-from mail_followup.providers import PROVIDERS
-from mail_followup.wizard import Answers, lookup, render_config
+from mail_followup.imap.folders import FolderMap
+from mail_followup.config.providers import PROVIDERS
+from mail_followup.cli.wizard_config import Answers, render_config
+from mail_followup.cli.wizard_lookup import lookup
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ME = "me@example.org"
@@ -47,8 +48,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def run_wizard(*args: str, env: dict[str, str] | None = None, stdin: str = "",
                timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    """The wizard as its own process (`python -m mail_followup.wizard` is `mail-followup init`); stdin no tty."""
-    return subprocess.run([sys.executable, "-m", "mail_followup.wizard", *args], input=stdin, capture_output=True,
+    """The wizard as its own process (`python -m mail_followup.cli.wizard` is `mail-followup init`); stdin no tty."""
+    return subprocess.run([sys.executable, "-m", "mail_followup.cli.wizard", *args], input=stdin, capture_output=True,
                           text=True, timeout=timeout, env=child_env(**(env or {})))
 
 
@@ -151,7 +152,7 @@ def test_a_refused_login_writes_nothing_and_shows_the_hint(
 
 def test_a_server_without_sent_folder_gets_the_config_and_exit_1(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from mail_followup.pymap_server import PymapServer
+    from mail_followup.cli.demo_server import PymapServer
 
     config = tmp_path / "config.yaml"
     with PymapServer("demo", "pw", ("Archive",)) as server:
@@ -423,7 +424,7 @@ class FileRing(KeyringBackend):
 
 keyring.set_keyring(FileRing())
 sys.argv[0] = "mail-followup init"
-runpy.run_module("mail_followup.wizard", run_name="__main__", alter_sys=True)
+runpy.run_module("mail_followup.cli.wizard", run_name="__main__", alter_sys=True)
 """
 
 

@@ -1,0 +1,205 @@
+"""The header index and the sync cursors: what the state knows of each folder's messages.
+
+It is a cache of the server, kept in step with it one folder at a time:
+each sync writes its messages and its cursor in one transaction, and every
+write of the index takes a new generation, so a pass can ask what changed
+since the one its decisions were made from. Messages the server no longer
+has move to ``gone`` rather than vanish: a deleted answer is still an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mail_followup.core.headers import Mail
+from mail_followup.state import inbound
+from mail_followup.state.connection import Connected, iso, now
+from mail_followup.state.mailrows import MAIL_COLUMNS, STORED_COLUMNS, MailReader, RowEncoder
+
+
+@dataclass(frozen=True)
+class FolderCursor:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None = None  # CONDSTORE servers only
+
+
+class HeaderIndex(Connected):
+    """The messages of every folder synced, and the cursor each folder's next sync starts from."""
+
+    # Per account, the addresses and the start the inbound index is kept for (inbound.prepare).
+    inbound_scope: dict[str, inbound.Scope]
+
+    def cursor(self, account: str, folder: str) -> FolderCursor | None:
+        row = self.db.execute(
+            "SELECT uidvalidity, uidnext, messages, highestmodseq FROM folders WHERE account=? AND name=?",
+            (account, folder),
+        ).fetchone()
+        return FolderCursor(*row) if row else None
+
+    def known_uids(self, account: str, folder: str) -> set[int]:
+        rows = self.db.execute("SELECT uid FROM messages WHERE account=? AND folder=?", (account, folder))
+        return {r[0] for r in rows}
+
+    def apply_sync(
+        self,
+        account: str,
+        folder: str,
+        cursor: FolderCursor,
+        new: Iterable[Mail],
+        vanished: Iterable[int],
+        reset: bool,
+        flags: Mapping[int, frozenset[str]] | None = None,
+    ) -> None:
+        """Record one folder's sync in one transaction: the index and its cursor never disagree."""
+        with self.transaction() as db:
+            generation = self._next_generation(db, account)
+            if reset:
+                self._to_gone(db, generation, account, folder)
+            for uid in vanished:
+                self._to_gone(db, generation, account, folder, uid)
+            db.executemany(
+                "UPDATE messages SET flags=?, changed=? WHERE account=? AND folder=? AND uid=?",
+                ((" ".join(sorted(f)), generation, account, folder, uid) for uid, f in (flags or {}).items()),
+            )
+            self._insert(db, account, new, generation)
+            db.execute(
+                "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
+                (account, folder, cursor.uidvalidity, cursor.uidnext, cursor.messages, now(), cursor.highestmodseq),
+            )
+
+    def add_mails(self, account: str, folder: str, mails: Iterable[Mail], reset: bool) -> None:
+        """Index part of a folder's first sync, ahead of its cursor (``reset``: drop the folder's old index first).
+
+        A first sync of a large folder is written a chunk at a time, so it is
+        never held whole in memory. Until ``apply_sync`` records the cursor
+        the folder counts as never synced, and the next pass reads it again
+        from the start (rows are replaced by UID, so nothing doubles).
+        """
+        with self.transaction() as db:
+            generation = self._next_generation(db, account)
+            if reset:
+                self._to_gone(db, generation, account, folder)
+            self._insert(db, account, mails, generation)
+
+    @staticmethod
+    def _next_generation(db: sqlite3.Connection, account: str) -> int:
+        """The stamp of a write of the index, taken inside its transaction: a pass that read the latest
+        generation has seen every row stamped with it or before, whoever wrote them."""
+        db.execute("INSERT INTO generations VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET latest = latest + 1",
+                   (account,))
+        return int(db.execute("SELECT latest FROM generations WHERE account=?", (account,)).fetchone()[0])
+
+    def generation(self, account: str) -> int:
+        """The latest generation of the account's index (0 before its first write)."""
+        row = self.db.execute("SELECT latest FROM generations WHERE account=?", (account,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _to_gone(db: sqlite3.Connection, generation: int, account: str, folder: str, uid: int | None = None) -> None:
+        """Move a folder's index (or one UID of it) to ``gone``, stamped with this write's generation."""
+        where, params = ("account=? AND folder=?", (account, folder)) if uid is None else \
+            ("account=? AND folder=? AND uid=?", (account, folder, uid))
+        db.execute(f"INSERT OR REPLACE INTO gone SELECT {STORED_COLUMNS}, ? FROM messages WHERE {where}",
+                   (generation, *params))
+        db.execute(f"DELETE FROM messages WHERE {where}", params)
+
+    def _insert(self, db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
+        """Index ``mails``, and in the same transaction the inbound index (inbound.py) where a pass said what
+        it is kept for; otherwise the inbound rows are marked for rebuilding."""
+        mails = list(mails)
+        encoder = RowEncoder()
+        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (encoder.row(account, m, generation) for m in mails))
+        scope = self.inbound_scope.get(account)
+        if scope is None:
+            inbound.forget(db, account)
+        else:
+            inbound.write(db, account, mails, *scope)
+
+    def mails(self, account: str, since: datetime) -> list[Mail]:
+        """The indexed messages dated ``since`` or later, then those that vanished from the server.
+
+        The live copy of a message comes first, so it wins where both exist; then by date, and between
+        messages of the same moment in the order they were indexed (a folder read first, first).
+        """
+        return self._mails_where("account=? AND date >= ?", (account, iso(since)))
+
+    def mail_named(self, account: str, folder: str, uid: int, message_id: str) -> Mail | None:
+        """The indexed message with this Message-ID: at that UID of ``folder``, or gone from the server since."""
+        found = self._mails_where("account=? AND folder=? AND uid=? AND message_id=?",
+                                  (account, folder, uid, message_id))
+        return found[0] if found else next(iter(self._mails_where("account=? AND message_id=?",
+                                                                  (account, message_id))), None)
+
+    def mails_by_uid(self, account: str, folder: str, uids: Collection[int]) -> list[Mail]:
+        """The indexed live messages of ``folder`` with these UIDs."""
+        found: list[Mail] = []
+        wanted = sorted(uids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found += self._mails_where(f"account=? AND folder=? AND uid IN ({','.join('?' * len(chunk))})",
+                                       (account, folder, *chunk))
+        return [m for m in found if not m.gone]
+
+    def _mails_where(self, condition: str, params: tuple[object, ...]) -> list[Mail]:
+        """The indexed messages that meet ``condition``, live ones first, then by date and the order indexed."""
+        reader = MailReader()
+        found: list[Mail] = []
+        for table, gone in (("messages", False), ("gone", True)):
+            rows = self.db.execute(f"SELECT {MAIL_COLUMNS} FROM {table} WHERE {condition} ORDER BY date, rowid",
+                                   params)
+            found.extend(reader.mail(r, gone) for r in rows)
+        return found
+
+    def link_facts(self, account: str, since: datetime, recent: datetime, inside: datetime | None = None,
+                   changed_after: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """What grouping a large mailbox needs of each message dated ``since`` or later, and no more:
+        (row, Message-ID, In-Reply-To and References, thread hint, sender address, subject, whether it is
+        dated ``recent`` or later, how many failed recipients it names, whether it is dated ``inside`` or
+        later, whether a write after generation ``changed_after`` made it). ``row`` finds it again
+        (``mails_at``). The order is that of ``mails``: where copies are equal, the first counts."""
+        for gone, table in enumerate(("messages", "gone")):
+            yield from self.db.execute(
+                f"SELECT rowid * 2 + {gone}, message_id, in_reply_to || ' ' || refs,"
+                " json_extract(extra, '$.thread_hint'), json_extract(sender, '$[1]'), subject, date >= ?,"
+                " json_array_length(extra, '$.failed'), date >= ?, changed > ?"
+                f" FROM {table} WHERE account=? AND date >= ? ORDER BY date, rowid",
+                (iso(recent), iso(inside or since), 2**62 if changed_after is None else changed_after, account,
+                 iso(since)))
+
+    def mails_at(self, rows: Iterable[int]) -> list[Mail]:
+        """The messages at ``rows`` of ``link_facts``, in that order."""
+        reader = MailReader()
+        found: list[Mail] = []
+        wanted = list(rows)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            by_row: dict[int, Mail] = {}
+            for gone, table in enumerate(("messages", "gone")):
+                ids = [row >> 1 for row in chunk if row & 1 == gone]
+                if ids:
+                    query = f"SELECT rowid, {MAIL_COLUMNS} FROM {table} WHERE rowid IN ({','.join('?' * len(ids))})"
+                    for r in self.db.execute(query, ids):
+                        by_row[r[0] * 2 + gone] = reader.mail(r[1:], bool(gone))
+            found.extend(by_row[row] for row in chunk if row in by_row)
+        return found
+
+    def mails_between(self, account: str, start: datetime, end: datetime) -> list[Mail]:
+        """The indexed messages dated from ``start`` to ``end``, live copies first."""
+        return self._mails_where("account=? AND date >= ? AND date <= ?", (account, iso(start), iso(end)))
+
+    def replies_from(self, account: str, since: datetime, senders: Collection[str]) -> list[Mail]:
+        """The messages dated ``since`` or later from ``senders`` that reply to something, live copies first."""
+        if not senders:
+            return []
+        return self._mails_where(
+            "account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
+            " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
+            (account, iso(since), json.dumps(sorted(senders))))
