@@ -229,3 +229,32 @@ def _split(text: str, sep: str) -> list[str]:
     if parts[-1] == "":
         parts.pop()
     return parts
+
+
+def neomutt_keys(folder: Path, lines: list[str], home: Path, env: dict[str, str]) -> str:
+    """Open the local ``folder`` (an mbox or a maildir) in neomutt with a throwaway muttrc of ``lines``
+    (say, a macro and the ``push`` of its keys) after quiet settings of its own, on a pseudo-terminal, and
+    return the screen text once it has quit (after 1 s with no key to read).
+
+    ``env`` is added to a bare environment (HOME is ``home``). Raises RuntimeError when neomutt is missing,
+    hangs (TIMEOUT) or exits with an error.
+    """
+    if NEOMUTT is None:
+        raise RuntimeError("neomutt not installed (apt-get install neomutt)")
+    settings = [
+        f"set folder={_quote(str(folder.parent))} spoolfile={_quote(str(folder))} tmpdir={_quote(str(home))}",
+        'set record="" postponed="" header_cache="" message_cachedir="" mailcap_path="" charset=utf-8',
+        "set mark_old=no beep=no help=no sidebar_visible=no quit=yes move=no confirmappend=no",
+        "set timeout=1 sleep_time=0",
+        "timeout-hook 'exec quit'",
+    ]
+    muttrc = home / "muttrc"
+    muttrc.write_text("\n".join(settings + lines) + "\n", encoding="utf-8")
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm", "LANG": "C.UTF-8",
+                "LC_ALL": "C.UTF-8", "TMPDIR": str(home), **env, "HOME": str(home)}
+    code, screen = _run_in_pty([NEOMUTT, "-n", "-F", str(muttrc), "-f", str(folder)], full_env, home, TIMEOUT)
+    if code is None:
+        raise RuntimeError(f"neomutt did not finish within {TIMEOUT:.0f} s; screen:\n{screen}")
+    if code != 0:
+        raise RuntimeError(f"neomutt exited with {code}; screen:\n{screen}")
+    return screen

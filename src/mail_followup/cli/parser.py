@@ -8,9 +8,10 @@ commands adds its subparsers, in the order ``--help`` lists them.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from datetime import date, datetime
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from mail_followup import __version__
 from mail_followup.paths import default_config_path
@@ -28,6 +29,22 @@ EPILOG = """\
 exit codes: 0 all went well; 1 an account could not be scanned or a draft
 could not be written (the rest was done, each failure is on stderr);
 2 a usage or config error (nothing was done).
+"""
+
+# The thread commands' `-`: a message a mail client pipes in names the thread.
+PIPED = """
+
+With - instead of the MESSAGE-ID, `mail-followup {command} -{more}` reads one
+message on standard input, as a mail client pipes it with its headers: the
+follow-up draft this program wrote, your own sent message, or their answer.
+Its X-Mail-Followup-For, Message-ID, In-Reply-To and References (newest
+first) find the thread; a message that no thread holds, or that points at
+two threads, is refused (exit code 1) and nothing is done."""
+PIPED_EPILOG = """\
+from a mail client (the README has ready macros for neomutt, mutt and aerc):
+  neomutt, mutt:  macro index,pager {key} "<pipe-message>mail-followup {command} -{more}<enter>"
+  aerc:           :pipe -m mail-followup {command} -{more}
+  a saved file:   mail-followup {command} -{more} < message.eml
 """
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # what add_subparsers returns
@@ -89,6 +106,8 @@ def _add_status(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                        description="Show the result of the last pass for every account. Reads the local "
                        "state only; never needs the network.")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--now", metavar="ISO8601", type=_moment,
+                   help="show the threads as of this moment (a snooze over by then shows as due)")
 
 
 def _add_thread_commands(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -101,29 +120,57 @@ def _add_thread_commands(sub: Subparsers, common: argparse.ArgumentParser) -> No
     p.add_argument("--now", metavar="ISO8601", type=_moment, help="decide as if it were this moment")
 
     p = sub.add_parser("stop", parents=[common], help="never follow up with an address, or in one thread",
-                       description="Put the thread holding a Message-ID (with or without angle brackets), or "
-                       "an address (in every account), on the stop list. Works on the local state; the next "
-                       "pass decides again. A draft already in Drafts stays there for you to delete.")
-    p.add_argument("target", metavar="ADDRESS|MESSAGE-ID")
+                       **_reads_a_pipe("stop", ",s",
+                                       "Put the thread holding a Message-ID (with or without angle brackets), or an "
+                                       "address (in every account), on the stop list. Works on the local state; the "
+                                       "next pass decides again. A draft already in Drafts stays there for you to "
+                                       "delete."))
+    p.add_argument("target", metavar="ADDRESS|MESSAGE-ID|-", help="- reads a message on standard input")
 
     p = sub.add_parser("snooze", parents=[common], help="no follow-up in one thread before a date",
-                       description="Put off the follow-ups of the thread holding MESSAGE-ID until DATE: no draft "
-                       "appears before it, and after it the usual rules (days, hours) apply. DATE is "
-                       "2026-12-20, or words such as 'next monday' or 'in 2 weeks'. A date in the past ends "
-                       "the snooze. Works on the local state; the next pass decides again.")
-    p.add_argument("message_id", metavar="MESSAGE-ID", help="with or without the angle brackets")
+                       **_reads_a_pipe("snooze", ",z",
+                                       "Put off the follow-ups of the thread holding MESSAGE-ID until DATE: no draft "
+                                       "appears before it, and after it the usual rules (days, hours) apply. DATE is "
+                                       "2026-12-20, or words such as 'next monday' or 'in 2 weeks'. A date in the past "
+                                       "ends the snooze. Works on the local state; the next pass decides again.",
+                                       " --until DATE", " --until 'next monday'"))
+    p.add_argument("message_id", metavar="MESSAGE-ID|-",
+                   help="with or without the angle brackets; - reads a message on standard input")
     p.add_argument("--until", metavar="DATE", required=True, type=_day, help="the first day a follow-up may appear")
 
     p = sub.add_parser("resume", parents=[common], help="go on following up in a thread answered outside it",
-                       description="Let the thread holding MESSAGE-ID go on with its follow-ups: mail outside the "
-                       "thread up to now that counted as an answer (a new thread from them, a colleague's "
-                       "message, an invitation, mail in another account; `status` lists these) no longer counts, "
-                       "your own `stop` of the thread is lifted, and a draft of it you deleted may be written "
-                       "again. An answer in the thread itself, their request to stop and a bounce still hold. "
-                       "Works on the local state; the next pass decides again.")
-    p.add_argument("message_id", metavar="MESSAGE-ID",
-                   help="any message of the thread, with or without the angle brackets")
+                       **_reads_a_pipe("resume", ",r",
+                                       "Let the thread holding MESSAGE-ID go on with its follow-ups: mail outside the "
+                                       "thread up to now that counted as an answer (a new thread from them, a "
+                                       "colleague's message, an invitation, mail in another account; `status` lists "
+                                       "these) no longer counts, your own `stop` of the thread is lifted, and a draft "
+                                       "of it you deleted may be written again. An answer in the thread itself, their "
+                                       "request to stop and a bounce still hold. Works on the local state; the next "
+                                       "pass decides again."))
+    p.add_argument("message_id", metavar="MESSAGE-ID|-",
+                   help="any message of the thread, with or without the angle brackets; - reads a message on "
+                   "standard input")
     p.add_argument("--now", metavar="ISO8601", type=_moment, help="resume as of this moment (mail after it counts)")
+
+
+class _PipedHelp(argparse.RawDescriptionHelpFormatter):
+    """The command's own description wrapped as usual, then the paragraph on `-` and the epilog's examples
+    as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n\n" not in text:  # the examples
+            return super()._fill_text(text, width, indent)
+        return "\n\n".join(textwrap.fill(" ".join(paragraph.split()), width, initial_indent=indent,
+                                         subsequent_indent=indent, break_on_hyphens=False)
+                           for paragraph in text.split("\n\n"))  # never X-Mail- at a line's end
+
+
+def _reads_a_pipe(command: str, key: str, description: str, more: str = "", example: str = "") -> dict[str, Any]:
+    """The help of a thread command that takes -: its description, the paragraph on -, and the pipes from
+    mail clients."""
+    return {"description": description + PIPED.format(command=command, more=more),
+            "epilog": PIPED_EPILOG.format(command=command, key=key, more=example or more),
+            "formatter_class": _PipedHelp}
 
 
 def _add_calendar(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mail_followup.cli.invocation import EXIT_FAILED, EXIT_OK, config_of
+
+if TYPE_CHECKING:
+    from mail_followup.cli.thread_commands import Found
+    from mail_followup.config import Config
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -39,9 +44,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     config = config_of(args)
-    from mail_followup.cli.thread_commands import stop
+    from mail_followup.cli.thread_commands import stop, stop_thread
 
-    done = stop(config, args.target, datetime.now().astimezone())
+    now = datetime.now().astimezone()
+    if args.target == "-":  # the thread of the message on standard input
+        found = _piped(config, now)
+        if isinstance(found, int):
+            return found
+        print(stop_thread(config, found, now))
+        return EXIT_OK
+    done = stop(config, args.target, now)
     if not done:
         print(f"mail-followup: no thread holds {args.target} in the local state; "
               "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
@@ -53,9 +65,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_snooze(args: argparse.Namespace) -> int:
     config = config_of(args)
-    from mail_followup.cli.thread_commands import snooze
+    from mail_followup.cli.thread_commands import snooze, snooze_thread
 
-    done = snooze(config, args.message_id, args.until, datetime.now().astimezone())
+    now = datetime.now().astimezone()
+    if args.message_id == "-":
+        found = _piped(config, now)
+        if isinstance(found, int):
+            return found
+        print(snooze_thread(config, found, args.until, now))
+        return EXIT_OK
+    done = snooze(config, args.message_id, args.until, now)
     if done is None:
         print(f"mail-followup: no thread holds {args.message_id} in the local state; "
               "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
@@ -66,12 +85,26 @@ def cmd_snooze(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     config = config_of(args)
-    from mail_followup.cli.thread_commands import resume
+    from mail_followup.cli.thread_commands import resume, resume_thread
 
-    done = resume(config, args.message_id, args.now or datetime.now().astimezone())
+    now = args.now or datetime.now().astimezone()
+    if args.message_id == "-":
+        found = _piped(config, now)
+        if isinstance(found, int):
+            return found
+        print("\n".join(resume_thread(config, found, now)))
+        return EXIT_OK
+    done = resume(config, args.message_id, now)
     if done is None:
         print(f"mail-followup: no thread holds {args.message_id} in the local state; "
               "run `mail-followup scan` first, or check the Message-ID", file=sys.stderr)
         return EXIT_FAILED
     print("\n".join(done))
     return EXIT_OK
+
+
+def _piped(config: Config, now: datetime) -> Found | int:
+    """The thread of the message a mail client pipes in, or the exit code when there is not exactly one."""
+    from mail_followup.cli.piped import piped_thread
+
+    return piped_thread(config, now)

@@ -26,7 +26,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         state_dir, names = config.state_dir, {a.name for a in config.accounts}
     else:
         state_dir, names = note.state_dir, set(note.accounts)
-    from mail_followup.service.report import TABLE_FIELDS, table, write_json_document
+    from mail_followup.service.report import TABLE_FIELDS, report_text_at, table, write_json_document
     from mail_followup.state.store import Store
 
     with Store(state_dir) as store:
@@ -38,8 +38,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t["to"] = json.loads(str(t["to"])) if t["to"] else []
         passes = store.passes()
         paused = {a: p for a, p in store.paused().items() if a in names}
-    now = datetime.now().astimezone()
+    now = args.now or datetime.now().astimezone()
     if args.json:
+        texts = [report_text_at(text, now) for text in texts]  # a snooze over since the last pass is over
         accounts = {a: {"last_pass": p[0], "ok": p[1], "error": p[2]} for a, p in passes.items() if a in names}
         for name, (why, since) in paused.items():
             accounts.setdefault(name, {}).update({"paused": True, "paused_since": since, "paused_because": why})

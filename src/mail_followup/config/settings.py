@@ -215,6 +215,8 @@ class Settings(Strict):
     signature: str | None = None
     on_dismiss: Literal["stop", "skip"] = Field(
         default="stop", description="A draft deleted unsent: stop this thread, or skip to the next attempt.")
+    keyword_snooze_days: int = Field(
+        default=7, ge=1, description="The keyword $FollowUpSnooze puts a thread off this many days from when seen.")
     templates_dir: str | None = Field(
         default=None, description="Your own templates: <language>/<kind>-<n>.j2, replacing the built-in ones.")
     bulk_recipients: int = Field(default=10, ge=1)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from mail_followup.config import CalendarRules, Policy, Settings
 from mail_followup.core.intouch import Touch
@@ -40,6 +41,17 @@ def in_lookback(thread: Thread, settings: Settings, now: datetime) -> bool:
 def sent_in_lookback(last_sent: datetime, settings: Settings, now: datetime) -> bool:
     """``in_lookback`` for a thread known by its report: the user's last message was sent at ``last_sent``."""
     return now - last_sent <= timedelta(days=settings.lookback_days)
+
+
+T = TypeVar("T")
+
+
+def held_by(thread: Thread, holds: Mapping[str, T]) -> list[T]:
+    """What a stop list or the snoozes say of ``thread``: under its key (``stop``, ``snooze``; lowercased
+    too, as ``stop`` stored it before issue 22) or under the Message-ID of any of its messages
+    (a keyword set in a mail client, ``core/keywords.py``)."""
+    keys = dict.fromkeys((thread.key, thread.key.lower(), *(m.message_id for m in thread.messages)))
+    return [holds[k] for k in keys if k in holds]
 
 
 def decide(
@@ -130,7 +142,7 @@ def _decide(
     earliest = _scenario_wait(policy, cal, attempt, last, reasons)
     earliest = _after_their_date(thread, attempt, rules, cal, last, earliest, reasons)
     earliest = _after_their_return(thread, cal, earliest, reasons)
-    until = snoozed.get(thread.key)
+    until = max(held_by(thread, snoozed), default=None)
     if until is not None and until > earliest:
         earliest = until
         reasons.append(f"you snoozed it until {until.isoformat()}")
@@ -184,8 +196,9 @@ def _wait_over(thread: Thread, cal: Calendar, stoplist: Mapping[str, str], touch
     if thread.bounce is not None:
         reasons.append(f"bounced on {_day(thread.bounce.date, cal)}: the mail did not reach them")
         return "bounced"
-    if thread.key in stoplist:
-        reasons.append(f"this thread is on the stop list: {stoplist[thread.key]}")
+    held = held_by(thread, stoplist)
+    if held:
+        reasons.append(f"this thread is on the stop list: {held[0]}")
         return "stopped"
     stopped = {a.address: stoplist[a.address] for a in thread.original.everyone_written_to if a.address in stoplist}
     if stopped:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from mail_followup.core.classify import Verdict, all_phrases, header_kind
 from mail_followup.core.headers import Mail
+from mail_followup.core.keywords import FOLLOW_UP, NO_FOLLOW_UP, has_keyword
 
 # Reply and forward prefixes in the languages we speak, stacked or not, and
 # list tags: "Re: AW: [team] SV:" and "Re[2]:" all reduce to the bare subject.
@@ -281,9 +282,9 @@ def _tracking(original: Mail, own: set[str], verdicts: Mapping[str, Verdict],
     contact = rules.contact_rule(others)
     if contact and contact[0] == "never":
         return None, f"the config says never to follow up with {contact[1]}"
-    if "$NoFollowUp" in original.flags:
+    if has_keyword(original.flags, NO_FOLLOW_UP):  # in any case: Thunderbird writes $nofollowup
         return None, "marked $NoFollowUp in your mail client"
-    if "$FollowUp" in original.flags:
+    if has_keyword(original.flags, FOLLOW_UP):
         return "marked $FollowUp in your mail client", None
     if contact and contact[0] == "always":
         return f"the config says always to follow up with {contact[1]}", None

@@ -1,8 +1,10 @@
 """The drafts written before: what became of them, and the withdrawals that follow (issue 5; issue 19).
 
 A draft is the user's once it is edited: only unedited drafts are ever
-withdrawn, when their thread got an answer, a stop request or a bounce, or
-when two passes wrote the same attempt twice.
+withdrawn, when their thread got an answer, a stop request or a bounce, was
+stopped or snoozed by the user (a command, or a keyword in a mail client),
+or expects no answer after all, or when two passes wrote the same attempt
+twice.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from mail_followup.config import Account
 from mail_followup.core.compose import is_unedited
-from mail_followup.core.policy import Decision
+from mail_followup.core.policy import Decision, held_by
 from mail_followup.core.threads import Thread
 from mail_followup.imap.drafts import FoundDraft
 from mail_followup.imap.folders import FolderMap
@@ -23,14 +25,20 @@ from mail_followup.state.store import Store
 
 log = logging.getLogger(__name__)
 
+ENDED = ("replied", "stopped", "bounced", "ignored")  # a thread in these states needs no draft
+
 
 def follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap,
                    decided: dict[str, tuple[Thread, Decision]], ledger: dict[str, dict[int, DraftRecord]],
                    now: datetime) -> dict[str, list[str]]:
     """What became of the drafts written earlier, and what follows (issue 5's lifecycle).
 
-    - The thread got an answer, a stop request or a bounce: the draft, if
-      nobody edited it (``is_unedited``), is withdrawn (DOMAIN.md R12).
+    - The thread got an answer, a stop request or a bounce, the user stopped
+      it (``stop``, the keyword ``$NoFollowUp``) or it expects no answer
+      after all: the draft, if nobody edited it (``is_unedited``), is
+      withdrawn (DOMAIN.md R12). So it is while the thread is snoozed
+      (``snooze``, ``$FollowUpSnooze``): a follow-up the user put off is
+      premature, and a fresh one is written when the snooze is over.
     - The draft is gone and the follow-up was not sent: the user deleted it,
       and it is ``dismissed`` from this pass on (``on_dismiss`` says what that
       means), so no pass reports a draft that is not there or writes it
@@ -44,6 +52,7 @@ def follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: Fol
     Return the notes to add to each thread whose drafts changed.
     """
     found = mailbox.drafts_by_thread(folders.drafts)
+    snoozed, today = store.snoozed(account.name), now.astimezone(account.settings.tz).date()
     notes: dict[str, list[str]] = {}
     for key, records in ledger.items():
         if key not in decided:
@@ -53,7 +62,7 @@ def follow_drafts(account: Account, mailbox: Mailbox, store: Store, folders: Fol
             if record.state not in OUTSTANDING or attempt <= thread.followups_sent:
                 continue  # sent (it is in the thread now), or settled earlier
             copies = found.get((key, attempt), [])
-            if decision.state in ("replied", "stopped", "bounced"):
+            if decision.state in ENDED or max(held_by(thread, snoozed), default=today) > today:
                 notes[key] = notes.get(key, []) + _withdraw(account, mailbox, store, folders, record, copies, now)
             elif not copies:
                 store.mark_draft(account.name, key, attempt, "dismissed", now)

@@ -57,7 +57,9 @@ def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = F
     """
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for thread in threads:
-        state = str(thread["state"])
+        state = state_at(str(thread["state"]), thread.get("not_before"), now)
+        if state != thread["state"]:
+            thread = {**thread, "state": state}
         groups.setdefault(TOUCHED if state == "replied" and thread.get("in_touch") else state, []).append(thread)
     if not groups:
         return "No threads tracked yet. Run `mail-followup scan` first.\n"
@@ -85,6 +87,29 @@ def table(threads: Iterable[Mapping[str, Any]], now: datetime, verbose: bool = F
                 out.append(details)
         out.append("")
     return "\n".join(out)
+
+
+def state_at(state: str, not_before: object, now: datetime) -> str:
+    """The state of a standing report at ``now``: a snooze whose moment has come is over, and the thread is
+    ``due`` (the next pass decides it again and writes its draft), never shown snoozed with a date past."""
+    if state == "snoozed" and not_before and datetime.fromisoformat(str(not_before)) <= now:
+        return "due"
+    return state
+
+
+def report_text_at(text: str, now: datetime) -> str:
+    """A stored report's JSON text as of ``now`` (``state_at``); only a snoozed one is decoded, and only one
+    whose snooze has ended is written again, with the reason."""
+    if '"snoozed"' not in text:
+        return text
+    report = json.loads(text)
+    state = state_at(str(report.get("state")), report.get("not_before"), now)
+    if state == report.get("state"):
+        return text
+    report["state"] = state
+    report["reasons"] = [*report.get("reasons", []),
+                         f"the snooze ended at {report['not_before']}: due; the next pass decides it again"]
+    return json.dumps(report, ensure_ascii=False)
 
 
 def _touch_line(thread: Mapping[str, Any]) -> str | None:

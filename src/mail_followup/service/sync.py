@@ -24,6 +24,7 @@ from mail_followup.imap.folders import FolderMap
 from mail_followup.imap.mailbox import Mailbox
 from mail_followup.service.deciding import OUTSTANDING
 from mail_followup.service.elsewhere import Elsewhere, inbound_floor
+from mail_followup.service.keywords import KeywordReading
 from mail_followup.service.standing import standing_since, unchanged
 from mail_followup.state import inbound
 from mail_followup.state.store import Store
@@ -55,7 +56,9 @@ def sync(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_ru
     floor = inbound_floor(everyone, now)
     for acct in everyone:  # an answer may come to any account: each one's inbound index is kept from here
         inbound.prepare(store, acct.name, acct.addresses, floor)
-    changed = _read_folders(account, mailbox, store, folders, since, gate)
+    keywords = KeywordReading(account, mailbox, store)  # $NoFollowUp, $FollowUpSnooze (issue 22)
+    changed = _read_folders(account, mailbox, store, folders, since, gate, keywords)
+    changed = keywords.record(folders, now, dry_run) or changed
     if not changed and not dry_run:
         changed = _drafts_changed(account, mailbox, store, folders)
     elsewhere = Elsewhere(store, account, everyone, [n for n in gate.names if gate.has_read(n)] if gate else ())
@@ -77,9 +80,10 @@ def _drafts_changed(account: Account, mailbox: Mailbox, store: Store, folders: F
 
 
 def _read_folders(account: Account, mailbox: Mailbox, store: Store, folders: FolderMap, since: datetime,
-          gate: SyncGate | None) -> bool:
-    """Read what changed in the scanned folders into the index; return whether anything did. With ``gate``,
-    wait then for the other accounts of the scan to have read theirs."""
+          gate: SyncGate | None, keywords: KeywordReading) -> bool:
+    """Read what changed in the scanned folders into the index, and each one's ``keywords``; return whether
+    anything changed in the index. With ``gate``, wait then for the other accounts of the scan to have read
+    theirs."""
     changed = False
     for folder in folders.scanned():
         mailbox.check()
@@ -90,6 +94,7 @@ def _read_folders(account: Account, mailbox: Mailbox, store: Store, folders: Fol
         if synced.changed or synced.cursor != cursor:
             store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
                              synced.flags)
+        keywords.folder(folder, synced.cursor)  # while the folder is open
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new) + synced.written,
                  len(synced.vanished))
         del synced

@@ -60,14 +60,14 @@ class Changes:
 
 def active_mails(store: Store, account: str, own: Collection[str], since: datetime, active_since: datetime,
                  verdicts: Mapping[str, Verdict], rules: TrackingRules, changes: Changes | None = None,
-                 holding: str | None = None) -> tuple[list[Mail], set[str]]:
+                 holding: str | Collection[str] | None = None) -> tuple[list[Mail], set[str]]:
     """The indexed messages (dated ``since`` or later) of every conversation with a message dated
     ``active_since`` or later, each copy of them, and perhaps a few more.
 
     With ``changes``, only the conversations among those that changed or are marked, and the keys of the
     standing reports that lie in such a conversation (the new reports take their place). With
     ``holding``, the conversation wanted is instead the one holding that Message-ID (a message's, or
-    one its messages refer to), whatever its dates.
+    one its messages refer to), whatever its dates; given several, the conversations holding any of them.
     """
     own_set = {a.lower() for a in own}
     grouping = Grouping()
@@ -102,7 +102,8 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
     for bounce in store.mails_at(maybe_bounces):
         around = store.mails_between(account, bounce.date - BOUNCE_WINDOW, bounce.date)
         grouping.link_bounce(bounce, around, own_set, verdicts)
-    for mark in [*(changes.marks if changes else ()), *([holding] if holding else [])]:
+    held = [holding] if isinstance(holding, str) else list(holding or ())
+    for mark in [*(changes.marks if changes else ()), *held]:
         grouping.mark(mark)
     marked = grouping.marked_roots()
     if holding is not None:
@@ -129,10 +130,12 @@ def active_threads(store: Store, account: str, own: Collection[str], since: date
     return build_threads(mails, own, verdicts, rules, active_since=active_since), mails, replaced
 
 
-def conversation_threads(store: Store, account: str, own: Collection[str], since: datetime, message_id: str,
-                         verdicts: Mapping[str, Verdict], rules: TrackingRules) -> list[Thread]:
+def conversation_threads(store: Store, account: str, own: Collection[str], since: datetime,
+                         message_id: str | Collection[str], verdicts: Mapping[str, Verdict],
+                         rules: TrackingRules) -> list[Thread]:
     """The threads ``build_threads(store.mails(account, since), own, verdicts, rules)`` makes of the
-    conversation holding ``message_id``: what ``explain``, ``stop`` and ``snooze`` look for, without
-    holding a large mailbox (on a million messages that took minutes and gigabytes)."""
+    conversation holding ``message_id`` (or of those holding any of several, read in one go): what
+    ``explain``, ``stop`` and ``snooze`` look for, without holding a large mailbox (on a million messages
+    that took minutes and gigabytes)."""
     mails, _ = active_mails(store, account, own, since, since, verdicts, rules, holding=message_id)
     return build_threads(mails, own, verdicts, rules)

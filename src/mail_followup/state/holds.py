@@ -7,8 +7,10 @@ over into its new one (``repair.SALVAGED``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
+from mail_followup.state import marks
 from mail_followup.state.connection import Connected, now
 
 
@@ -16,23 +18,28 @@ class Holds(Connected):
     """Who the user asked never to be followed up, threads snoozed or resumed, accounts paused."""
 
     def stoplist(self, account: str) -> dict[str, str]:
-        rows = self.db.execute("SELECT address, reason FROM stoplist WHERE account=?", (account,))
-        return {r[0]: r[1] for r in rows}
+        """Address, thread key or (a keyword set in a mail client, ``marks.stops``) Message-ID -> why."""
+        found = marks.stops(self.db, account)
+        found.update((r[0], r[1]) for r in self.db.execute("SELECT address, reason FROM stoplist WHERE account=?",
+                                                            (account,)))
+        return found
 
     def add_to_stoplist(self, account: str, address: str, reason: str, message_id: str | None) -> None:
         """Never follow up with ``address`` again (or in the thread whose key it is, "<...>");
-        the first reason recorded is kept."""
+        the first reason recorded is kept. A thread's key keeps its case: Message-IDs are compared as written."""
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO stoplist VALUES (?,?,?,?,?)",
-                       (account, address.lower(), reason, message_id, now()))
+                       (account, address if address.startswith("<") else address.lower(), reason, message_id, now()))
 
     def snoozed(self, account: str) -> dict[str, date]:
         rows = self.db.execute("SELECT thread, until FROM snoozes WHERE account=?", (account,))
         return {r[0]: date.fromisoformat(r[1]) for r in rows}
 
-    def snooze(self, account: str, thread: str, until: date) -> None:
-        """No follow-up in ``thread`` before ``until``; a later call replaces the date."""
+    def snooze(self, account: str, thread: str, until: date, messages: Iterable[str] = ()) -> None:
+        """No follow-up in ``thread`` before ``until``; a later call replaces the date, and so it does the
+        snoozes a keyword set on any of the thread's ``messages`` (their Message-IDs)."""
         with self.transaction() as db:
+            db.executemany("DELETE FROM snoozes WHERE account=? AND thread=?", ((account, m) for m in messages))
             db.execute("INSERT OR REPLACE INTO snoozes VALUES (?,?,?,?)", (account, thread, until.isoformat(), now()))
 
     def resume_thread(self, account: str, thread: str, at: datetime) -> None:
@@ -40,7 +47,7 @@ class Holds(Connected):
         answer, their own stop of it is lifted, and a draft they deleted may be written again."""
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO resumed VALUES (?,?,?)", (account, thread, at.isoformat()))
-            db.execute("DELETE FROM stoplist WHERE account=? AND address=?", (account, thread))
+            db.execute("DELETE FROM stoplist WHERE account=? AND address IN (?, ?)", (account, thread, thread.lower()))
             db.execute("DELETE FROM drafts WHERE account=? AND thread=? AND state='dismissed'", (account, thread))
             db.execute("UPDATE passes SET fingerprint=NULL WHERE account=?", (account,))
 

@@ -145,4 +145,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DELETE FROM verdicts WHERE verdict LIKE '{"kind": "open"%' OR verdict LIKE '{"kind": "closing"%';
         """,
     ),
+    (
+        "the keywords set in a mail client that stop or snooze a thread, as the last pass found them",
+        # Issue 22 (marks.py): one row per keyword on a message of a folder read; ``seen_at`` is when a pass
+        # first saw that keyword on that message (a snooze runs from it, once). ``keyword_folders`` holds
+        # each folder's cursor at its last search: on a CONDSTORE server an unmoved one needs none.
+        """
+        CREATE TABLE keywords (
+            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, keyword TEXT NOT NULL,
+            message_id TEXT NOT NULL, thread TEXT, seen_at TEXT NOT NULL,
+            PRIMARY KEY (account, folder, uid, keyword));
+        CREATE TABLE keyword_folders (account TEXT NOT NULL, folder TEXT NOT NULL, cursor TEXT NOT NULL,
+            PRIMARY KEY (account, folder));
+        """,
+    ),
 )

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 _CORRUPT, _NOT_A_DATABASE = 11, 26  # SQLite's primary result codes SQLITE_CORRUPT and SQLITE_NOTADB
 # What the user said, table by table: copied from a damaged state into the new one as far as it reads.
-SALVAGED = ("stoplist", "snoozes", "resumed", "drafts", "digests", "paused")
+# The keywords' marks too: they say which keywords were acted on already (a snooze is not given twice).
+SALVAGED = ("stoplist", "snoozes", "resumed", "drafts", "digests", "paused", "keywords")
 
 
 class StateUnusable(MailFollowupError):

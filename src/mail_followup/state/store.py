@@ -8,7 +8,8 @@ the same transaction as the row that records it.
 ``Store`` opens the file and keeps it usable; what it holds is read and
 written by the parts it is made of, one module each: the header index and
 sync cursors (index.py), the reports and decisions (reports.py), the drafts
-ledger (ledger.py) and what holds follow-ups back (holds.py).
+ledger (ledger.py), what holds follow-ups back (holds.py) and the keywords set in a mail client
+(marks.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mail_followup.state.connection import now
 from mail_followup.state.holds import Holds
 from mail_followup.state.index import HeaderIndex
 from mail_followup.state.ledger import DraftLedger
+from mail_followup.state.marks import KeywordMarks
 from mail_followup.state.migrations import MIGRATIONS
 from mail_followup.state.repair import check_owner, is_damage, newest_aside, put_aside, salvage, unusable
 from mail_followup.state.reports import Reports
@@ -35,7 +37,7 @@ DB_NAME = "state.sqlite3"
 LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
 
 
-class Store(HeaderIndex, Reports, DraftLedger, Holds):
+class Store(HeaderIndex, Reports, DraftLedger, Holds, KeywordMarks):
     """One SQLite file in the private state directory: opened, migrated, begun again when damaged."""
 
     def __init__(self, state_dir: Path) -> None:
