@@ -52,6 +52,12 @@ __all__ = [
 # --user installs). Calling its entry point through our own interpreter
 # always runs the pymap that this interpreter imports.
 _PYMAP_ENTRY = "import sys; from pymap.main import main; sys.exit(main())"
+# The same server without IDLE, as many servers are: pymap has no switch for it (its disable_idle is unused).
+_PYMAP_ENTRY_NO_IDLE = (
+    "import sys; import pymap.config as c; init = c.BackendCapability.__init__; "
+    "c.BackendCapability.__init__ = lambda self, **k: init(self, **{**k, 'idle': False}); "
+    "from pymap.main import main; sys.exit(main())"
+)
 
 _PORT_ATTEMPTS = 3
 
@@ -136,8 +142,10 @@ class PymapServer:
         *,
         host: str = "127.0.0.1",
         start_timeout: float = 15.0,
+        idle: bool = True,
     ) -> None:
         self.host = host
+        self.idle = idle
         self.port = 0
         self.username = username
         self.password = password
@@ -199,7 +207,7 @@ class PymapServer:
         return [
             sys.executable,
             "-c",
-            _PYMAP_ENTRY,
+            _PYMAP_ENTRY if self.idle else _PYMAP_ENTRY_NO_IDLE,
             "--no-tls",
             "--host",
             self.host,

@@ -204,6 +204,7 @@ class Settings(Strict):
     history_days: int = Field(default=365, ge=1)
     max_drafts_per_pass: int = Field(default=25, ge=1)
     scan_interval_minutes: int = Field(default=15, ge=1)
+    imap_idle: bool = True  # watch for news with IMAP IDLE where the server offers it; else the interval alone
     policies: dict[str, Policy] = {}
     scenario_rules: list[ScenarioRule] = []
     builtin_scenario_rules: bool = True
@@ -221,6 +222,8 @@ class Settings(Strict):
         default=None, description="Your own templates: <language>/<kind>-<n>.j2, replacing the built-in ones.")
     bulk_recipients: int = Field(default=10, ge=1)
     same_domain_answers: bool = True
+    desktop_notifications: bool = Field(
+        default=True, description="The service's desktop notices (new drafts, an account failing for an hour).")
     contacts: dict[str, Contact] = {}
 
     @field_validator("contacts")

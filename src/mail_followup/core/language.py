@@ -19,7 +19,7 @@ from mail_followup.core.packaged import yaml_data, yaml_names
 _REQUIRED = (
     "code", "name", "default_formal", "greeting", "greeting_anonymous", "closing", "attribution", "weekdays",
     "months", "date_format", "reply_prefix", "trimmed", "salutations", "signoffs", "formal_markers",
-    "informal_markers", "blame_phrases", "review",
+    "informal_markers", "blame_phrases", "review", "notify",
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -44,6 +44,7 @@ class Texts:
     informal_markers: tuple[str, ...]
     blame_phrases: tuple[str, ...]
     review: dict[str, Any]  # the weekly review's words (digest.py)
+    notify: dict[str, Any]  # the service's desktop notifications (service/desktop.py)
 
     def register(self, formal: bool) -> str:
         return "formal" if formal else "informal"

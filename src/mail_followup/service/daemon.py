@@ -31,10 +31,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mail_followup.config import Config, load_config
+from mail_followup.config import Account, Config, load_config
 from mail_followup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mail_followup.service.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ def notify(message: str) -> bool:
 class AccountState:
     failures: int = 0  # network failures in a row
     summary: str = "starting"
+    failing_since: datetime | None = None  # the first pass of a failure that lasts (login, network, server)
+    failure_told: bool = False  # the desktop heard of that failure (once per failure: service/desktop.py)
 
 
 @dataclass
@@ -74,9 +79,12 @@ class Service:
     reload_requested: bool = False
     states: dict[str, AccountState] = field(default_factory=dict)
     scheduler: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # taken again by _schedule under reload
     passes: dict[str, Any] = field(default_factory=dict)  # account -> the stop Event of its pass in flight
     children: dict[str, Any] = field(default_factory=dict)  # account -> the process of its pass in flight
+    watchers: dict[str, Watcher] = field(default_factory=dict)  # account -> its IDLE connection
+    running: set[str] = field(default_factory=set)  # accounts whose pass job runs now
+    again: set[str] = field(default_factory=set)  # accounts with news during their pass: one more pass after
 
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -103,6 +111,35 @@ class Service:
             log.info("account %s: a pass every %d minute(s)", account.name, minutes)
         for name in set(self.states) - {a.name for a in self.config.accounts}:
             del self.states[name]
+        with self.lock:
+            self.again |= self.running  # a pass in flight read the old config: the new one's comes after
+
+    def _stop_watching(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.stop()
+        self.watchers = {}
+
+    def _keep_watching(self, account: Account) -> None:
+        """After a pass that signed in: watch the account with IDLE, unless a watch runs or its server has no
+        IDLE. Started here, not at start, so a refused login is met once, by the pass, which pauses."""
+        watcher = self.watchers.get(account.name)
+        if not account.settings.imap_idle or self.stop.is_set() or (watcher is not None and watcher.wanted):
+            return
+        from mail_followup.service.watch import Watcher  # imapclient is loaded only for a watch
+
+        self.watchers[account.name] = Watcher(account, self.run_soon)
+        self.watchers[account.name].start()
+
+    def run_soon(self, name: str) -> None:
+        """A pass of ``name`` now (news from its watch): after the one in flight, if there is one."""
+        with self.lock:
+            if name in self.running:
+                self.again.add(name)
+                return
+        job = self.scheduler.get_job(name) if self.scheduler else None
+        if job is not None and not self.stop.is_set():
+            log.debug("account %s: news, a pass now", name)
+            job.modify(next_run_time=datetime.now().astimezone())
 
     def reload(self) -> None:
         """Read the config again; a broken one leaves the running one in place, and says why."""
@@ -112,12 +149,31 @@ class Service:
             log.error("the new config cannot be used, so the old one stays: %s", exc)
             notify(f"STATUS=config reload failed (old config kept): {exc.problems[0] if exc.problems else exc}")
             return
+        self._stop_watching()  # each starts again, with the new config, after the account's next pass
         with self.lock:
             self.config = config
             self._schedule()
         log.info("config reloaded from %s", self.config_path)
 
     def run_pass(self, name: str) -> None:
+        """The account's job: a pass, and one more while news came during it (the scheduler would skip a run
+        asked for while this one runs)."""
+        with self.lock:
+            self.running.add(name)
+        try:
+            while True:
+                self._one_pass(name)
+                with self.lock:
+                    if name not in self.again or self.stop.is_set():
+                        break
+                    self.again.discard(name)
+        finally:
+            with self.lock:
+                self.running.discard(name)
+                self.again.discard(name)
+
+    def _one_pass(self, name: str) -> None:
+        from mail_followup.service import desktop
         from mail_followup.state.store import Store
 
         if self.stop.is_set():  # a job the scheduler started after the stop request: nothing to do
@@ -129,6 +185,7 @@ class Service:
             paused = store.paused().get(name)
         if paused is not None:
             state.summary = f"paused: {paused[0]}"
+            desktop.while_paused(config, name, state, paused[0])
             self._status()
             return
         notify(f"STATUS={name}: scanning")
@@ -168,6 +225,10 @@ class Service:
             if outcome.errors:
                 state.summary += f"; {len(outcome.errors)} error(s)"
             log.info("account %s: %s", name, state.summary)
+            account = next((a for a in config.accounts if a.name == name), None)
+            if account is not None:
+                self._keep_watching(account)
+        desktop.after_pass(config, name, state, outcome)  # new drafts, or an account failing for an hour
         self._status()
 
     def _pass_in_child(self, config: Config, name: str) -> Any:
@@ -308,6 +369,7 @@ def run(config: Config) -> int:
         service.wait()
     finally:
         notify("STOPPING=1")
+        service._stop_watching()
         service.end_passes(STOP_GRACE)
         service.scheduler.shutdown(wait=True)
     log.info("stopped")

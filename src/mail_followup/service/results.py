@@ -28,6 +28,7 @@ class AccountResult:
     threads: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     written: int = 0
+    drafted_for: list[str] = field(default_factory=list)  # whom the drafts written went to (for the desktop)
     unchanged: bool = False  # nothing new: the last pass's decisions stand
     failure: str | None = None  # what kind of failure ended the pass: network, auth, server, local, account...
     stored: list[str] = field(default_factory=list)  # unchanged: the standing reports, as stored JSON, if asked for

@@ -250,6 +250,7 @@ def _write(
         uid = mailbox.append_draft(folders.drafts, as_bytes(msg), now)
         store.record_draft(account.name, DraftRecord(thread.key, attempt, str(msg["Message-ID"]), folders.drafts, uid))
         result.written += 1
+        result.drafted_for += [a.display_name or a.addr_spec for a in getattr(msg["To"], "addresses", ())]
         log.info("%s: wrote follow-up %d for %s into %s", account.name, attempt, thread.key, folders.drafts)
         return amended(decision, "drafted", f"wrote the draft for follow-up {attempt} into {folders.drafts}")
     except (MailFollowupError, ValueError) as exc:
