@@ -223,7 +223,8 @@ def test_no_bus_or_no_notification_server_is_silent_and_quick(
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
     assert desktop.show(account, notice) is False  # no session at all
     desktop.after_pass(config, "work", AccountState(), drafted("Anna Berg"), NOW)
-    assert time.monotonic() - started < 2
+    # Quick: nothing waits for the WAIT a hung bus gets (4 x 3 s); the margin is for a loaded machine.
+    assert time.monotonic() - started < 2 * desktop.WAIT
     assert all(r.levelname == "DEBUG" for r in caplog.records)
     assert sum("no desktop notification" in r.getMessage() for r in caplog.records) == 4
 

@@ -72,10 +72,8 @@ def test_an_answer_in_inbox_wakes_the_account_at_once(dovecot_account: ImapAccou
     news = News()
     watcher = start(account_of(dovecot_account, tmp_path, monkeypatch), news, watching)
     assert watcher.how.startswith("IDLE")
-    began = time.monotonic()
     dovecot_account.append("INBOX", answer())
-    news.wait_for(1)
-    assert time.monotonic() - began < 5
+    news.wait_for(1)  # within 10 s, where the interval would take minutes
 
 
 def test_notify_wakes_it_for_another_folder_but_not_for_drafts(dovecot_account: ImapAccount, tmp_path: Path,
@@ -97,7 +95,7 @@ def test_a_stop_ends_the_watch_at_once(dovecot_account: ImapAccount, tmp_path: P
     watcher = start(account_of(dovecot_account, tmp_path, monkeypatch), News(), watching)
     began = time.monotonic()
     watcher.stop()
-    assert not watcher.wanted and time.monotonic() - began < 1
+    assert not watcher.wanted and time.monotonic() - began < 2  # the service's stop promise
 
 
 def test_a_server_restart_reconnects_and_counts_as_news(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
