@@ -50,11 +50,16 @@ __all__ = [
 # `python -m pymap` does not work (pymap has no __main__ module), and the
 # `pymap` console script is not always next to sys.executable (pyenv shims,
 # --user installs). Calling its entry point through our own interpreter
-# always runs the pymap that this interpreter imports.
-_PYMAP_ENTRY = "import sys; from pymap.main import main; sys.exit(main())"
+# always runs the pymap that this interpreter imports. It also makes logins cheap:
+# pymap hashes the password with 500,000 rounds of PBKDF2 at every login, about 95 ms of CPU (almost
+# half the CPU of the whole test suite); a throwaway in-memory server on loopback, with one made-up
+# user, needs one round.
+_CHEAP_LOGINS = ("import pymap.config as c; from pysasl.hashing import BuiltinHash; "
+                 "c.IMAPConfig._get_hash_context = classmethod(lambda cls, cfg: BuiltinHash(rounds=1)); ")
+_PYMAP_ENTRY = "import sys; " + _CHEAP_LOGINS + "from pymap.main import main; sys.exit(main())"
 # The same server without IDLE, as many servers are: pymap has no switch for it (its disable_idle is unused).
 _PYMAP_ENTRY_NO_IDLE = (
-    "import sys; import pymap.config as c; init = c.BackendCapability.__init__; "
+    "import sys; " + _CHEAP_LOGINS + "import pymap.config as c; init = c.BackendCapability.__init__; "
     "c.BackendCapability.__init__ = lambda self, **k: init(self, **{**k, 'idle': False}); "
     "from pymap.main import main; sys.exit(main())"
 )
