@@ -145,4 +145,6 @@ def test_a_hostile_config_is_refused_at_once_and_in_one_line(tmp_path: Path, tex
     start = time.monotonic()
     with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert time.monotonic() - start < 1 and problem in str(raised.value)
+    # At once, against the 10 to 30 s (and gigabytes) these took before; the bound leaves room for a loaded
+    # machine (the deepest nesting costs half a second of CPU to refuse).
+    assert time.monotonic() - start < 5 and problem in str(raised.value)

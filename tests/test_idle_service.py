@@ -21,6 +21,14 @@ from mails import raw_mail
 from test_daemon import ME, Notifications, wait_until, write_config
 
 
+def sent_three_days_ago(account: ImapAccount) -> None:
+    """One unanswered message whose follow-up is due whenever the test runs (the rules are opened wide)."""
+    sent = datetime.now().astimezone() - timedelta(days=3)
+    account.append("Sent", raw_mail(f"Me <{ME}>", "Kim <kim@example.com>", "Coffee next week?", sent,
+                                    "<coffee@example.org>", "Hi Kim,\n\nWould you have time for a coffee?\n"),
+                   flags=(b"\\Seen",))
+
+
 def start_service(account: ImapAccount, port: int, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
     config = tmp_path / "config.yaml"
     write_config(config, tmp_path / "state", [("good", port, account.username, "MF_GOOD")])
@@ -36,10 +44,7 @@ def start_service(account: ImapAccount, port: int, tmp_path: Path) -> tuple[subp
 def test_an_answer_withdraws_the_draft_within_a_minute_through_idle(dovecot_server: DovecotServer,
                                                                      tmp_path: Path) -> None:
     account = dovecot_server.new_account()
-    sent = datetime.now().astimezone() - timedelta(days=3)
-    account.append("Sent", raw_mail(f"Me <{ME}>", "Kim <kim@example.com>", "Coffee next week?", sent,
-                                    "<coffee@example.org>", "Hi Kim,\n\nWould you have time for a coffee?\n"),
-                   flags=(b"\\Seen",))
+    sent_three_days_ago(account)
     notes = Notifications(tmp_path / "notify.sock")
     proc, log, _ = start_service(account, dovecot_server.port, tmp_path)
     try:
@@ -77,10 +82,7 @@ def test_without_idle_the_service_scans_at_its_interval_and_asks_once(tmp_path: 
     and says so, and the interval does the rest; a reload starts a pass at once there too."""
     with PymapServer(PYMAP_USER, PYMAP_PASSWORD, PYMAP_FOLDERS, idle=False) as server:
         account = ImapAccount.for_pymap(server)
-        sent = datetime.now().astimezone() - timedelta(days=3)
-        account.append("Sent", raw_mail(f"Me <{ME}>", "Kim <kim@example.com>", "Coffee next week?", sent,
-                                        "<coffee@example.org>", "Hi Kim,\n\nWould you have time for a coffee?\n"),
-                       flags=(b"\\Seen",))
+        sent_three_days_ago(account)
         notes = Notifications(tmp_path / "notify.sock")
         proc, log, _ = start_service(account, server.port, tmp_path)
         try:

@@ -25,7 +25,7 @@ from mail_followup.cli.piped import read_head
 from mail_followup.core.piped import head_end, piped_message
 from mail_followup.state.store import Store
 from mails import raw_mail
-from mutt import NEOMUTT, neomutt_keys
+from mutt import neomutt_keys
 from scenario import ME, WEDNESDAY, at, scan_json, seed, write_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -216,16 +216,6 @@ def test_status_never_shows_a_snooze_whose_moment_has_passed(tracked, capsys) ->
 
 
 # --- the README's macros in a real neomutt ---------------------------------------------------------------------
-
-@pytest.fixture
-def neomutt_installed() -> str:
-    if NEOMUTT is None:
-        reason = "neomutt not installed (apt-get install neomutt)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}, but CI=true and CI must run the neomutt tests")
-        pytest.skip(reason)
-    return NEOMUTT
-
 
 def _readme_macros() -> dict[str, list[str]]:
     """The neomutt/mutt macro lines of the README, by key."""
