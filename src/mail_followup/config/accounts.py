@@ -139,10 +139,14 @@ class Config:
     state_dir: Path
     accounts: tuple[Account, ...]
 
+    def find(self, name: str) -> Account | None:
+        """The account named ``name``, or None (one a reload has removed, say)."""
+        return next((a for a in self.accounts if a.name == name), None)
+
     def account(self, name: str) -> Account:
-        for account in self.accounts:
-            if account.name == name:
-                return account
+        found = self.find(name)
+        if found is not None:
+            return found
         known = ", ".join(a.name for a in self.accounts)
         raise ConfigError(str(self.path), [f"no account named {name!r} (accounts: {known})"])
 

@@ -225,7 +225,7 @@ class Service:
             if outcome.errors:
                 state.summary += f"; {len(outcome.errors)} error(s)"
             log.info("account %s: %s", name, state.summary)
-            account = next((a for a in config.accounts if a.name == name), None)
+            account = config.find(name)
             if account is not None:
                 self._keep_watching(account)
         desktop.after_pass(config, name, state, outcome)  # new drafts, or an account failing for an hour
@@ -293,7 +293,8 @@ class Service:
                 child.kill()
 
     def _interval(self, name: str) -> int:
-        return next((a.settings.scan_interval_minutes for a in self.config.accounts if a.name == name), 15)
+        account = self.config.find(name)
+        return account.settings.scan_interval_minutes if account is not None else 15
 
     def _status(self) -> None:
         notify("STATUS=" + "; ".join(f"{n}: {s.summary}" for n, s in sorted(self.states.items())))

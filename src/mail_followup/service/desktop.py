@@ -56,7 +56,7 @@ class Notice:
 def after_pass(config: Config, name: str, state: Watched, outcome: AccountResult,
                now: datetime | None = None) -> None:
     """Tell the desktop what one pass of ``name`` means for the user, if anything."""
-    account = _account(config, name)
+    account = config.find(name)
     if account is None:
         return
     now = now or datetime.now().astimezone()
@@ -72,7 +72,7 @@ def after_pass(config: Config, name: str, state: Watched, outcome: AccountResult
 
 def while_paused(config: Config, name: str, state: Watched, reason: str, now: datetime | None = None) -> None:
     """A pass skipped because the account is paused (its login was refused): it still fails."""
-    account = _account(config, name)
+    account = config.find(name)
     if account is not None:
         while_failing(account, state, reason, now or datetime.now().astimezone())
 
@@ -140,7 +140,3 @@ def _send(notice: Notice, sent: list[int]) -> None:
             sent.append(unwrap_msg(bus.send_and_get_reply(call, timeout=WAIT))[0])
     except Exception as exc:  # whatever a desktop does wrong, the pass goes on
         log.debug("no desktop notification (%s: %s): %s", type(exc).__name__, exc, notice.summary)
-
-
-def _account(config: Config, name: str) -> Account | None:
-    return next((a for a in config.accounts if a.name == name), None)

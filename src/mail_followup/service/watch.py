@@ -61,8 +61,8 @@ class Watcher:
         self.news = news
         self.secret = secret
         self.stopped = threading.Event()
-        self.idling = threading.Event()  # set while an IDLE is in place (for tests and the status line)
-        self.how = ""  # "IDLE on INBOX", "IDLE with NOTIFY on 3 folders", "no IDLE: polling"
+        self.idling = threading.Event()  # set while an IDLE is in place: what a test waits for
+        self.how = ""  # "IDLE on INBOX", "IDLE on INBOX, NOTIFY on 2 more folder(s)", "no IDLE: polling"
         self._mailbox: Mailbox | None = None
         self._thread = threading.Thread(target=self._run, name=f"watch {account.name}", daemon=True)
 
@@ -132,7 +132,7 @@ class Watcher:
     def _watch(self, mailbox: Mailbox) -> None:
         """Idle until news, a stop, a drop or a suspend; renew the IDLE before the server may end it."""
         folders = mailbox.discover(self.account.folders)
-        watched = answers_folder(folders.replies, folders.how.get("replies", ""))
+        watched = answers_folder(folders.replies)
         mailbox.examine(watched)
         others = [f for f in folders.scanned() if f not in (watched, folders.drafts)]
         self.how = f"IDLE on {watched}"
@@ -167,10 +167,9 @@ def _drop(mailbox: Mailbox) -> None:
         pass
 
 
-def answers_folder(replies: Sequence[str], how: str) -> str:
-    """Where answers arrive: the all-mail folder where the server has one (Gmail), else INBOX."""
-    if how.startswith("the all-mail folder") and replies:
-        return replies[0]
+def answers_folder(replies: Sequence[str]) -> str:
+    """Where answers arrive: INBOX; where the server has an all-mail folder (Gmail), the folder discovery
+    reads only that one, so it is the one watched."""
     return next((f for f in replies if f.upper() == "INBOX"), replies[0] if replies else "INBOX")
 
 
