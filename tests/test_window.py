@@ -237,6 +237,8 @@ def test_deciding_only_what_changed_gives_what_deciding_everything_gives(tmp_pat
         generation = store.generation("a")
         standing = [t for t in build_threads(store.mails("a", SINCE), own, verdicts, rules, active_since=LOOKBACK)
                     if t.last_user.date >= LOOKBACK]
+        # The pass that decided them records the generation: from then on each write notes what it changed.
+        store.save_reports("a", [], True, None, NOW, "settings", generation)
         changed_later(store, verdicts, rng, later)
         marks = rng.sample([t.key for t in standing], min(len(standing), rng.randint(0, 2)))
         changes = Changes(generation, SINCE, marks, [t.key for t in standing])

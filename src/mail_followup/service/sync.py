@@ -56,6 +56,7 @@ def sync(account: Account, mailbox: Mailbox, store: Store, now: datetime, dry_ru
     floor = inbound_floor(everyone, now)
     for acct in everyone:  # an answer may come to any account: each one's inbound index is kept from here
         inbound.prepare(store, acct.name, acct.addresses, floor)
+    store.ensure_links(account.name, account.addresses)  # built once (after an upgrade), then kept by each write
     keywords = KeywordReading(account, mailbox, store)  # $NoFollowUp, $FollowUpSnooze (issue 22)
     changed = _read_folders(account, mailbox, store, folders, since, gate, keywords)
     changed = keywords.record(folders, now, dry_run) or changed

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from mail_followup.core.headers import Mail
-from mail_followup.state import inbound
+from mail_followup.state import inbound, links
 from mail_followup.state.connection import Connected, iso, now
-from mail_followup.state.mailrows import MAIL_COLUMNS, STORED_COLUMNS, MailReader, RowEncoder
+from mail_followup.state.mailrows import LINK_COLUMNS, MAIL_COLUMNS, STORED_COLUMNS, MailReader, RowEncoder
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,10 @@ class HeaderIndex(Connected):
                 "UPDATE messages SET flags=?, changed=? WHERE account=? AND folder=? AND uid=?",
                 ((" ".join(sorted(f)), generation, account, folder, uid) for uid, f in (flags or {}).items()),
             )
+            for chunk in _chunks(sorted(flags or {})):
+                links.note_dirty_where(db, account, generation, "messages",
+                                       f"account=? AND folder=? AND uid IN ({','.join('?' * len(chunk))})",
+                                       (account, folder, *chunk))
             self._insert(db, account, new, generation)
             db.execute(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?,?,?)",
@@ -106,22 +109,27 @@ class HeaderIndex(Connected):
         """Move a folder's index (or one UID of it) to ``gone``, stamped with this write's generation."""
         where, params = ("account=? AND folder=?", (account, folder)) if uid is None else \
             ("account=? AND folder=? AND uid=?", (account, folder, uid))
-        db.execute(f"INSERT OR REPLACE INTO gone SELECT {STORED_COLUMNS}, ? FROM messages WHERE {where}",
-                   (generation, *params))
+        links.note_dirty_where(db, account, generation, "messages", where, params)
+        db.execute(f"INSERT OR REPLACE INTO gone SELECT {STORED_COLUMNS}, ?, {LINK_COLUMNS} FROM messages "
+                   f"WHERE {where}", (generation, *params))
         db.execute(f"DELETE FROM messages WHERE {where}", params)
 
     def _insert(self, db: sqlite3.Connection, account: str, mails: Iterable[Mail], generation: int) -> None:
-        """Index ``mails``, and in the same transaction the inbound index (inbound.py) where a pass said what
-        it is kept for; otherwise the inbound rows are marked for rebuilding."""
+        """Index ``mails``, and in the same transaction the link index (links.py) and the inbound index
+        (inbound.py) where a pass said what they are kept for; otherwise both are marked for rebuilding."""
         mails = list(mails)
         encoder = RowEncoder()
-        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (encoder.row(account, m, generation) for m in mails))
         scope = self.inbound_scope.get(account)
+        own = {a.lower() for a in scope[0]} if scope is not None else None
+        db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (encoder.row(account, m, generation, links.row_keys(account, m, own)) for m in mails))
         if scope is None:
+            links.forget(db, account)
             inbound.forget(db, account)
         else:
+            links.index(db, account, mails, scope[0])
             inbound.write(db, account, mails, *scope)
+        links.note_dirty(db, account, generation, {links.node_of(account, m.message_id) for m in mails})
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
@@ -158,24 +166,8 @@ class HeaderIndex(Connected):
             found.extend(reader.mail(r, gone) for r in rows)
         return found
 
-    def link_facts(self, account: str, since: datetime, recent: datetime, inside: datetime | None = None,
-                   changed_after: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """What grouping a large mailbox needs of each message dated ``since`` or later, and no more:
-        (row, Message-ID, In-Reply-To and References, thread hint, sender address, subject, whether it is
-        dated ``recent`` or later, how many failed recipients it names, whether it is dated ``inside`` or
-        later, whether a write after generation ``changed_after`` made it). ``row`` finds it again
-        (``mails_at``). The order is that of ``mails``: where copies are equal, the first counts."""
-        for gone, table in enumerate(("messages", "gone")):
-            yield from self.db.execute(
-                f"SELECT rowid * 2 + {gone}, message_id, in_reply_to || ' ' || refs,"
-                " json_extract(extra, '$.thread_hint'), json_extract(sender, '$[1]'), subject, date >= ?,"
-                " json_array_length(extra, '$.failed'), date >= ?, changed > ?"
-                f" FROM {table} WHERE account=? AND date >= ? ORDER BY date, rowid",
-                (iso(recent), iso(inside or since), 2**62 if changed_after is None else changed_after, account,
-                 iso(since)))
-
     def mails_at(self, rows: Iterable[int]) -> list[Mail]:
-        """The messages at ``rows`` of ``link_facts``, in that order."""
+        """The messages at ``rows`` (``rowid * 2``, plus one for a copy gone from the server), in that order."""
         reader = MailReader()
         found: list[Mail] = []
         wanted = list(rows)
@@ -203,3 +195,7 @@ class HeaderIndex(Connected):
             "account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
             " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
             (account, iso(since), json.dumps(sorted(senders))))
+
+
+def _chunks(values: list[int], size: int = 500) -> Iterable[list[int]]:
+    return (values[start:start + size] for start in range(0, len(values), size))

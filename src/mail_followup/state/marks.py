@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from mail_followup.core.keywords import NO_FOLLOW_UP, SNOOZE, canonical
+from mail_followup.state import links
 from mail_followup.state.connection import Connected
 from mail_followup.state.index import HeaderIndex
 
@@ -135,3 +136,5 @@ class KeywordMarks(Connected):
                 now_flags = frozenset(f for f in str(row[0]).split() if canonical(f) is None)
             db.execute("UPDATE messages SET flags=?, changed=? WHERE account=? AND folder=? AND uid=?",
                        (" ".join(sorted(f for f in now_flags if f != "\\Recent")), generation, account, folder, uid))
+            links.note_dirty_where(db, account, generation, "messages", "account=? AND folder=? AND uid=?",
+                                   (account, folder, uid))

@@ -159,4 +159,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (account, folder));
         """,
     ),
+    (
+        "the link index: the conversations kept as mail arrives, so a pass reads only those new mail joined",
+        # Issue 23 (links.py). Rows written before get their node and subject key when an account's links are
+        # first built (links.ensure); until then the standing reports are decided again from scratch.
+        """
+        ALTER TABLE messages ADD COLUMN node INTEGER;
+        ALTER TABLE messages ADD COLUMN subject_key INTEGER;
+        ALTER TABLE gone ADD COLUMN node INTEGER;
+        ALTER TABLE gone ADD COLUMN subject_key INTEGER;
+        CREATE INDEX messages_by_node ON messages (node);
+        CREATE INDEX gone_by_node ON gone (node);
+        CREATE INDEX messages_by_subject ON messages (subject_key) WHERE subject_key IS NOT NULL;
+        CREATE INDEX gone_by_subject ON gone (subject_key) WHERE subject_key IS NOT NULL;
+        CREATE TABLE links (node INTEGER PRIMARY KEY, grp INTEGER NOT NULL);
+        CREATE INDEX links_by_grp ON links (grp);
+        CREATE TABLE links_kept (account TEXT PRIMARY KEY, own TEXT NOT NULL);
+        CREATE TABLE bounces (account TEXT NOT NULL, node INTEGER NOT NULL, date TEXT NOT NULL, failed TEXT NOT NULL,
+            PRIMARY KEY (account, node));
+        CREATE INDEX bounces_by_date ON bounces (account, date);
+        CREATE TABLE dirty (account TEXT NOT NULL, generation INTEGER NOT NULL, node INTEGER NOT NULL,
+            PRIMARY KEY (account, generation, node)) WITHOUT ROWID;
+        CREATE TABLE upkeep (account TEXT PRIMARY KEY, vacuumed_at TEXT, analyzed_at TEXT);
+        UPDATE passes SET fingerprint = NULL;
+        """,
+    ),
 )

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mail_followup.state import links
 from mail_followup.state.connection import Connected, now
 
 if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`, which needs neither
@@ -53,6 +54,8 @@ class Reports(Connected):
                     ((account, str(r["message_id"]), json.dumps(r, ensure_ascii=False), updated, r["state"],
                       r["not_before"], r["last_sent"]) for r in reports),
                 )
+            if ok and generation is not None:  # what the link index noted of writes it decided from
+                db.execute("DELETE FROM dirty WHERE account=? AND generation <= ?", (account, generation))
             if ok:
                 db.execute("INSERT OR REPLACE INTO passes VALUES (?,?,?,?,?,?,?,?)",
                            (account, now(), 1, error, decided_at.isoformat() if decided_at else None, fingerprint,
@@ -146,9 +149,16 @@ class Reports(Connected):
         return {r[0]: Verdict.from_json(r[1]) for r in rows}
 
     def save_verdicts(self, account: str, verdicts: Mapping[str, Verdict]) -> None:
+        """Record what bodies said; a bounce's report may join conversations in the link index."""
+        scope = getattr(self, "inbound_scope", {}).get(account)
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?)",
                            ((account, mid, v.to_json(), now()) for mid, v in verdicts.items()))
+            if any(v.refers_to or v.failed for v in verdicts.values()):
+                if scope is None:
+                    links.forget(db, account)
+                else:
+                    links.link_verdicts(db, account, verdicts, scope[0])
 
     def verdicts_of(self, account: str, message_ids: Collection[str]) -> dict[str, Verdict]:
         """What the bodies of these messages of ``account`` said, where a pass read them."""

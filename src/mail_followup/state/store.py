@@ -7,9 +7,10 @@ the same transaction as the row that records it.
 
 ``Store`` opens the file and keeps it usable; what it holds is read and
 written by the parts it is made of, one module each: the header index and
-sync cursors (index.py), the reports and decisions (reports.py), the drafts
-ledger (ledger.py), what holds follow-ups back (holds.py) and the keywords set in a mail client
-(marks.py).
+sync cursors (index.py), the link index as read (conversations.py; links.py
+keeps it), the reports and decisions (reports.py), the drafts ledger
+(ledger.py), what holds follow-ups back (holds.py) and the keywords set in
+a mail client (marks.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from mail_followup.paths import ensure_private_dir
 from mail_followup.state import writes
 from mail_followup.state.connection import now
+from mail_followup.state.conversations import Conversations
 from mail_followup.state.holds import Holds
 from mail_followup.state.index import HeaderIndex
 from mail_followup.state.ledger import DraftLedger
@@ -37,7 +39,7 @@ DB_NAME = "state.sqlite3"
 LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
 
 
-class Store(HeaderIndex, Reports, DraftLedger, Holds, KeywordMarks):
+class Store(HeaderIndex, Conversations, Reports, DraftLedger, Holds, KeywordMarks):
     """One SQLite file in the private state directory: opened, migrated, begun again when damaged."""
 
     def __init__(self, state_dir: Path) -> None:
