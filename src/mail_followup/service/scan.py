@@ -63,6 +63,8 @@ def scan(
     ``lock_wait``: how long a pass waits while another pass of its account runs in another process.
     """
     result = _scan(config, now, account, dry_run, secret, cancel, progress, reports, lock_wait)
+    if not dry_run and not any(a.failure == "damaged" for a in result.accounts):
+        _tend(config, cancel)
     if any(a.failure == "damaged" for a in result.accounts):
         # A page of the state was found damaged in the middle of a pass: it is put aside, and the passes run
         # again on a new state, from the mailbox (the drafts written are found in Drafts, never written twice).
@@ -70,6 +72,16 @@ def scan(
             store.begin_again()
         result = _scan(config, now, account, dry_run, secret, cancel, progress, reports, lock_wait)
     return result
+
+
+def _tend(config: Config, cancel: threading.Event | None) -> None:
+    """The state's weekly VACUUM and daily ANALYZE, after the passes (upkeep.py); a failure costs only itself."""
+    try:
+        with Store(config.state_dir) as store:
+            watch_store(store.db, cancel)
+            store.tend()
+    except sqlite3.Error as exc:  # busy (a `status` reading), interrupted by a stop: the next pass tries again
+        log.warning("state upkeep not done: %s", exc)
 
 
 def _scan(config: Config, now: datetime, account: str | None, dry_run: bool, secret: SecretSource,

@@ -37,6 +37,7 @@ reports with one range (kept only once there are standing reports).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -57,9 +58,11 @@ _CHUNK = 500  # parameters per IN (...)
 
 
 def stable_hash(text: str) -> int:
-    """A 64-bit hash that is the same in every process (Python's ``hash`` of a str is not)."""
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """A hash that is the same in every process (Python's ``hash`` of a str is not), of 47 bits: SQLite stores
+    it in 6 bytes rather than 8, in the row and in each index that holds it, and two of two million nodes
+    share one with a chance of 1 in 70 (they would merely join their groups: more read, never less)."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def node_of(account: str, message_id: str) -> int:
@@ -71,9 +74,11 @@ def _hint_node(account: str, hint: str) -> int:
 
 
 def subject_key(account: str, subject: str) -> int:
+    """The key of a subject, as the user's messages carry it; an answer without threading headers carries its
+    negative, so that each side looks up only the other."""
     from mail_followup.core.threads import base_subject
 
-    return stable_hash(f"{account}\0subject\0{base_subject(subject)}")
+    return stable_hash(f"{account}\0subject\0{base_subject(subject)}") or 1
 
 
 def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
@@ -94,8 +99,10 @@ def row_keys(account: str, mail: Mail, own: Collection[str] | None) -> tuple[int
     """(node, subject key) of a message's row in the header index (the key only where a subject link may
     start or end, and None while the user's addresses are unknown)."""
     key = None
-    if own is not None and (_is_own(mail, own) or _headerless_answer(mail, own)):
+    if own is not None and _is_own(mail, own):
         key = subject_key(account, mail.subject)
+    elif own is not None and _headerless_answer(mail, own):
+        key = -subject_key(account, mail.subject)
     return node_of(account, mail.message_id), key
 
 
@@ -142,7 +149,6 @@ def index(db: sqlite3.Connection, account: str, mails: list[Mail], own: Collecti
     own = {a.lower() for a in own}
     edges = _Edges()
     by_key: dict[int, list[Mail]] = {}
-    bounces: list[Mail] = []
     own_mails: list[Mail] = []
     for mail in mails:
         node = node_of(account, mail.message_id)
@@ -153,14 +159,17 @@ def index(db: sqlite3.Connection, account: str, mails: list[Mail], own: Collecti
             edges.add(node, _hint_node(account, mail.thread_hint))
         if _is_own(mail, own):
             own_mails.append(mail)
-        if _is_own(mail, own) or _headerless_answer(mail, own):
+        if _is_own(mail, own):
             by_key.setdefault(subject_key(account, mail.subject), []).append(mail)
-        if mail.failed_recipients:
-            bounces.append(mail)
+        elif _headerless_answer(mail, own):
+            by_key.setdefault(-subject_key(account, mail.subject), []).append(mail)
     if by_key:
         _subject_edges(db, account, by_key, own, edges)
-    for mail in bounces:
-        _bounce_edges(db, account, mail, mail.failed_recipients, own, edges, own_mails)
+    failed = _failed_by_verdict(db, account, {m.message_id for m in mails})
+    for mail in mails:
+        if mail.failed_recipients or mail.message_id in failed:
+            addresses = {*mail.failed_recipients, *failed.get(mail.message_id, ())}
+            _bounce_edges(db, account, mail, addresses, own, edges, own_mails)
     if own_mails:
         _late_sent_edges(db, account, own_mails, edges)
     apply(db, edges)
@@ -169,18 +178,18 @@ def index(db: sqlite3.Connection, account: str, mails: list[Mail], own: Collecti
 def _subject_edges(db: sqlite3.Connection, account: str, by_key: Mapping[int, list[Mail]], own: Collection[str],
                    edges: _Edges) -> None:
     """Answers without threading headers and the user's earlier messages under the same subject, whichever
-    of them came first into the index."""
+    of them came first into the index: each message written looks up the other side only (``subject_key``;
+    the rows just written are in the index already, so two of one write meet too)."""
     stored: dict[int, list[Mail]] = {}
-    for mail in _where_keys(db, account, by_key.keys()):
-        stored.setdefault(subject_key(account, mail.subject), []).append(mail)
+    for mail in _where_keys(db, account, {-key for key in by_key}):
+        key = subject_key(account, mail.subject)
+        stored.setdefault(key if _is_own(mail, own) else -key, []).append(mail)
     for key, new in by_key.items():
-        everyone = {(m.message_id, m.folder, m.uid, m.gone): m for m in [*stored.get(key, ()), *new]}.values()
-        sent = [m for m in everyone if _is_own(m, own)]
-        answers = [m for m in everyone if _headerless_answer(m, own)]
-        for answer in answers:
-            for mail in sent:
-                if _answered_by(mail, answer):
-                    edges.add(node_of(account, answer.message_id), node_of(account, mail.message_id))
+        pairs = ((sent, answer) for sent in new for answer in stored.get(-key, ())) if key > 0 else \
+            ((sent, answer) for answer in new for sent in stored.get(-key, ()))
+        for sent, answer in pairs:
+            if _answered_by(sent, answer):
+                edges.add(node_of(account, answer.message_id), node_of(account, sent.message_id))
 
 
 def _bounce_edges(db: sqlite3.Connection, account: str, bounce: Mail, failed: Collection[str],
@@ -198,6 +207,19 @@ def _bounce_edges(db: sqlite3.Connection, account: str, bounce: Mail, failed: Co
     addresses = set(failed) | set(known[0].split() if known else ())
     db.execute("INSERT OR REPLACE INTO bounces VALUES (?,?,?,?)",
                (account, node, iso(bounce.date), " ".join(sorted(addresses))))
+
+
+def _failed_by_verdict(db: sqlite3.Connection, account: str, message_ids: Collection[str]) -> dict[str, list[str]]:
+    """The failed addresses that what the bodies said names, of these messages (a copy indexed after its body
+    was read in another folder)."""
+    found: dict[str, list[str]] = {}
+    wanted = sorted(message_ids)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        found.update((r[0], json.loads(r[1])) for r in db.execute(
+            "SELECT message_id, json_extract(verdict, '$.failed') FROM verdicts WHERE account=? AND message_id IN "
+            f"({','.join('?' * len(chunk))}) AND verdict LIKE '%\"failed\": [\"%'", (account, *chunk)))
+    return found
 
 
 def _late_sent_edges(db: sqlite3.Connection, account: str, sent: list[Mail], edges: _Edges) -> None:

@@ -10,7 +10,7 @@ written by the parts it is made of, one module each: the header index and
 sync cursors (index.py), the link index as read (conversations.py; links.py
 keeps it), the reports and decisions (reports.py), the drafts ledger
 (ledger.py), what holds follow-ups back (holds.py) and the keywords set in
-a mail client (marks.py).
+a mail client (marks.py); its weekly VACUUM and daily ANALYZE (upkeep.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from mail_followup.state.marks import KeywordMarks
 from mail_followup.state.migrations import MIGRATIONS
 from mail_followup.state.repair import check_owner, is_damage, newest_aside, put_aside, salvage, unusable
 from mail_followup.state.reports import Reports
+from mail_followup.state.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ DB_NAME = "state.sqlite3"
 LOCK_TIMEOUT = 30  # seconds a process waits for another one's write (a pass commits in chunks far shorter)
 
 
-class Store(HeaderIndex, Conversations, Reports, DraftLedger, Holds, KeywordMarks):
+class Store(HeaderIndex, Conversations, Reports, DraftLedger, Holds, KeywordMarks, Upkeep):
     """One SQLite file in the private state directory: opened, migrated, begun again when damaged."""
 
     def __init__(self, state_dir: Path) -> None:
