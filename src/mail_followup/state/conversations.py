@@ -66,9 +66,11 @@ class Conversations(Connected):
         found: list[Member] = []
         for chunk in _chunks(groups):
             for table, gone in _TABLES:
+                # CROSS JOIN: from the groups to their rows. Left to choose, and with no statistics yet, SQLite
+                # went through every row of the account instead (60 ms at 100,000 messages, not 2).
                 found += self.db.execute(
                     f"SELECT links.grp, {table}.rowid * 2 + {gone}, message_id, date FROM links "
-                    f"JOIN {table} ON {table}.node = links.node "
+                    f"CROSS JOIN {table} ON {table}.node = links.node "
                     f"WHERE links.grp IN ({','.join('?' * len(chunk))}) AND account=?", (*chunk, account))
         return found
 
@@ -79,7 +81,7 @@ class Conversations(Connected):
         active: set[int] = set()
         for table, gone in _TABLES:
             for row, grp, is_recent in self.db.execute(
-                    f"SELECT {table}.rowid * 2 + {gone}, links.grp, date >= ? FROM {table} "
+                    f"SELECT {table}.rowid * 2 + {gone}, links.grp, date >= ? FROM {table} CROSS "
                     f"JOIN links ON links.node = {table}.node WHERE account=? AND date >= ? ORDER BY date, "
                     f"{table}.rowid", (iso(recent), account, iso(since))):
                 rows.append(row)

@@ -121,15 +121,16 @@ class HeaderIndex(Connected):
         encoder = RowEncoder()
         scope = self.inbound_scope.get(account)
         own = {a.lower() for a in scope[0]} if scope is not None else None
+        keys = [links.row_keys(account, m, own) for m in mails]
         db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (encoder.row(account, m, generation, links.row_keys(account, m, own)) for m in mails))
+                       (encoder.row(account, m, generation, k) for m, k in zip(mails, keys, strict=True)))
         if scope is None:
             links.forget(db, account)
             inbound.forget(db, account)
         else:
-            links.index(db, account, mails, scope[0])
+            links.index(db, account, mails, scope[0], keys)
             inbound.write(db, account, mails, *scope)
-        links.note_dirty(db, account, generation, {links.node_of(account, m.message_id) for m in mails})
+        links.note_dirty(db, account, generation, {node for node, _ in keys})
 
     def mails(self, account: str, since: datetime) -> list[Mail]:
         """The indexed messages dated ``since`` or later, then those that vanished from the server.
