@@ -20,6 +20,8 @@ import pytest
 
 from imapservers import DovecotServer, ImapAccount
 from mail_followup.cli.main import main
+from mail_followup.service import scan as scanning
+from mail_followup.service.sync import SyncGate
 from mails import raw_mail
 from scenario import ME, WEDNESDAY, at, by_subject, scan_json, seed, write_config
 from test_providers import configured as laid_out, gmail_like  # noqa: F401 (a fixture)
@@ -283,6 +285,19 @@ def test_one_scan_of_several_accounts_reads_them_all_before_deciding(dovecot_ser
     private.append("INBOX", raw_mail("Kim Berg <kim@example.com>", "kari@private.example", "Coffee: yes",
                                      at(THURSDAY), "<kim-private@example.com>"), flags=(b"\\Seen",))
     code, report = scan_json(config, WEDNESDAY, capsys)  # the very first pass of both
+    assert code == 0 and coffee(report)["state"] == "replied" and kim_drafts(work) == []
+
+
+def test_more_accounts_than_passes_at_once_still_read_them_all_before_deciding(dovecot_server, tmp_path,
+                                                                              monkeypatch, capsys) -> None:
+    """The first pass of more accounts than run at once: none waits out the gate for one queued behind it (with
+    20 accounts, eight waited ten minutes each, then decided without the others)."""
+    monkeypatch.setattr(scanning, "PARALLEL_ACCOUNTS", 1)
+    monkeypatch.setattr(SyncGate, "WAIT", 5.0)  # the bug would cost this, then draft to Kim
+    work, private, config = _two_accounts(dovecot_server, tmp_path, monkeypatch)
+    private.append("INBOX", raw_mail("Kim Berg <kim@example.com>", "kari@private.example", "Coffee: yes",
+                                     at(THURSDAY), "<kim-private@example.com>"), flags=(b"\\Seen",))
+    code, report = scan_json(config, WEDNESDAY, capsys)
     assert code == 0 and coffee(report)["state"] == "replied" and kim_drafts(work) == []
 
 

@@ -91,6 +91,9 @@ def _scan(config: Config, now: datetime, account: str | None, dry_run: bool, sec
         if len(accounts) == 1:
             return ScanResult(now, [scan_account(accounts[0], store, now, dry_run, secret, cancel, progress,
                                                  reports, config.accounts, lock_wait=lock_wait)])
+        # Each account waits for those never read to have read their folders (SyncGate): while any is
+        # unread, all run at once, or the first eight would wait out the gate for those queued behind them.
+        unread = any(not store.has_read(a.name) for a in accounts)
     # An answer may have come to another account: each one reads its folders before any of them decides.
     gate = SyncGate([a.name for a in accounts])
 
@@ -100,7 +103,8 @@ def _scan(config: Config, now: datetime, account: str | None, dry_run: bool, sec
                                 lock_wait)
 
     # Side by side, so that a slow or unreachable server costs its own account its timeout, not the others.
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts)), thread_name_prefix="pass") as pool:
+    workers = len(accounts) if unread else min(PARALLEL_ACCOUNTS, len(accounts))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pass") as pool:
         return ScanResult(now, list(pool.map(one, accounts)))
 
 

@@ -103,8 +103,11 @@ def _read_folders(account: Account, mailbox: Mailbox, store: Store, folders: Fol
         gate.read(account.name)
         # An account never read before may hold the answer: wait for it. One read before has its index,
         # and a stuck server costs only its own account its time.
-        gate.wait_for([name for name in gate.names if name != account.name and not store.has_read(name)],
-                      mailbox.check)
+        unread = gate.wait_for([name for name in gate.names if name != account.name and not store.has_read(name)],
+                               mailbox.check)
+        if unread:
+            log.warning("%s: deciding without the answers that may be in %s: not read within %.0f s",
+                        account.name, ", ".join(unread), gate.WAIT)
     return changed
 
 
@@ -131,12 +134,13 @@ class SyncGate:
     def has_read(self, name: str) -> bool:
         return self._read.get(name) is not None and self._read[name].is_set() and name not in self._failed
 
-    def wait_for(self, names: Collection[str], check: Callable[[], None]) -> None:
+    def wait_for(self, names: Collection[str], check: Callable[[], None]) -> list[str]:
         """Wait for these accounts to have read their folders (at most ``WAIT`` seconds in all); ``check``
-        raises when the pass is asked to stop meanwhile."""
+        raises when the pass is asked to stop meanwhile. Return those not read in time."""
         deadline = time.monotonic() + self.WAIT
         for name in names:
             while name in self._read and not self._read[name].wait(min(0.1, max(0.0, deadline - time.monotonic()))):
                 check()
                 if time.monotonic() >= deadline:
-                    return
+                    return [n for n in names if n in self._read and not self._read[n].is_set()]
+        return []
