@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -53,32 +54,60 @@ NOW = "2026-12-09T09:30:00+01:00"
 ME = "me@example.org"
 FOLDERS = ("Sent", "INBOX", "Archive")
 
-BARE_FETCH = """
-import imaplib, sys, time
+BARE_FETCH = r"""
+import imaplib, json, sys, time
 from imapclient import IMAPClient
 imaplib._MAXLINE = 64 << 20  # as the product does: a SEARCH of 150,000 UIDs or more is a longer line
 host, port, user, password, item = sys.argv[1:6]
 start = time.perf_counter()
 client = IMAPClient(host, port=int(port), ssl=False)
 client.login(user, password)
+# The folders a scan reads: every selectable one but Drafts, Trash and Junk (empty here in any case).
+skip = {b"\Noselect", b"\NonExistent", b"\Drafts", b"\Trash", b"\Junk"}
+folders = [name for flags, _, name in client.list_folders() if not skip & set(flags)]
 count = 0
-for folder in ("Sent", "INBOX", "Archive"):
+for folder in folders:
     client.select_folder(folder, readonly=True)
     uids = client.search(["ALL"])
     for i in range(0, len(uids), 500):
         count += len(client.fetch(uids[i:i + 500], ["FLAGS", "INTERNALDATE", item]))
 client.logout()
-print(count, time.perf_counter() - start)
+print(json.dumps({"messages": count, "inner": time.perf_counter() - start, "folders": folders}))
 """
 
 
+class BareFetch(NamedTuple):
+    """What one bare fetch read, so a report can say it covered the folders the scan covers."""
+
+    messages: int
+    inner: float  # wall seconds inside the client
+    wall: float  # wall seconds of the process, start-up included
+    folders: tuple[str, ...]
+
+
+def folder_names(folders: int) -> list[str]:
+    """Sent, INBOX, Archive, then yearly archives ending at Archive.2026 (Archive.2010 … for 20 folders):
+    the folders of a mailbox used for years, each a Maildir++ folder that the scan reads."""
+    if folders < 3:
+        raise ValueError(f"at least the 3 folders Sent, INBOX and Archive, not {folders}")
+    extra = folders - 3
+    return ["Sent", "INBOX", "Archive", *(f"Archive.{2027 - extra + k}" for k in range(extra))]
+
+
 def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, backlog: bool = False,
-                  seed: int = 7) -> None:
-    """Write the messages as Maildir files, owned by the mail user, as Dovecot would have."""
+                  seed: int = 7, folders: int = 3) -> None:
+    """Write the messages as Maildir files, owned by the mail user, as Dovecot would have.
+
+    With more than 3 folders, some sent mail older than 90 days and most answers go to the yearly
+    archives, as people archive; their placement has its own seeded rng, so the messages themselves
+    (and with 3 folders, everything) stay as they were."""
     rng = random.Random(seed)
+    place = random.Random(seed + 1)
     now = datetime.fromisoformat(NOW)
     maildir = server.root / "home" / user / "Maildir"
-    dirs = {"Sent": maildir / ".Sent" / "cur", "INBOX": maildir / "cur", "Archive": maildir / ".Archive" / "cur"}
+    names = folder_names(folders)
+    archives = names[3:]  # Maildir++: the folder "Archive.2015" is the directory .Archive.2015
+    dirs = {name: maildir / "cur" if name == "INBOX" else maildir / f".{name}" / "cur" for name in names}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     contacts = [f"person{i}@company{i % 3000}.example" for i in range(20_000)]
@@ -100,9 +129,11 @@ def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, bac
         subject = f"Question {i} about project {rng.randint(1, 500)}"
         mid = f"<sent{i}@example.org>"
         sent_info.append((when, to, subject, mid))
-        write("Sent", when, f"From: Me <{ME}>\nTo: {to}\nSubject: {subject}\nDate: {format_datetime(when)}\n"
-                            f"Message-ID: {mid}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
-                            f"Hello,\n\ncould you tell me more about this?\n\nMe\n")
+        archived = bool(archives) and now - when > timedelta(days=90) and place.random() < 0.3
+        write(place.choice(archives) if archived else "Sent", when,
+              f"From: Me <{ME}>\nTo: {to}\nSubject: {subject}\nDate: {format_datetime(when)}\n"
+              f"Message-ID: {mid}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+              f"Hello,\n\ncould you tell me more about this?\n\nMe\n")
     # Like a mailbox whose owner has used the tool for a while: the threads of the last 60 days that are
     # older than a week have their answer (or were followed up and answered); the rest of the answers
     # go to older threads. So the first pass finds the last week's threads waiting and nothing due.
@@ -114,7 +145,7 @@ def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, bac
     for j, (when, to, subject, mid) in enumerate(chosen):
         at = when + timedelta(hours=rng.uniform(1, 120))
         threading = f"In-Reply-To: {mid}\nReferences: {mid}\n" if j % 10 else ""
-        write("INBOX" if j % 2 else "Archive", at,
+        write(answer_folder(j, archives, place), at,
               f"From: {to}\nTo: {ME}\nSubject: Re: {subject}\nDate: {format_datetime(at)}\n"
               f"Message-ID: <answer{j}@example.net>\n{threading}MIME-Version: 1.0\n"
               f"Content-Type: text/plain; charset=utf-8\n\nThanks, here is the answer.\n")
@@ -123,15 +154,59 @@ def build_maildir(server: DovecotServer, user: str, sent: int, answers: int, bac
         os.chown(path, uid, gid)
 
 
-def bare_fetch(server: DovecotServer, user: str) -> tuple[int, float, float]:
-    """(messages, wall seconds inside the client, wall seconds of the process)."""
+def answer_folder(j: int, archives: list[str], place: random.Random) -> str:
+    """Where the j-th answer lies: INBOX or Archive by turns with 3 folders; with more, four in ten
+    still in INBOX, two in Archive, the rest in a yearly archive."""
+    if not archives:
+        return "INBOX" if j % 2 else "Archive"
+    r = place.random()
+    return "INBOX" if r < 0.4 else "Archive" if r < 0.6 else place.choice(archives)
+
+
+def bare_fetch_detail(server: DovecotServer, user: str) -> BareFetch:
+    """A bare imapclient FETCH of the header fields the scan reads, over the folders it reads, in a
+    fresh process: the yardstick for the first scan."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", BARE_FETCH, server.host, str(server.port), user, server.password,
                            FETCH_ITEM], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the bare fetch failed: {done.stderr[-1500:]}\n{server._logs()}")
-    count, inner = done.stdout.split()
-    return int(count), float(inner), time.perf_counter() - start
+    found = json.loads(done.stdout)
+    return BareFetch(found["messages"], found["inner"], time.perf_counter() - start, tuple(found["folders"]))
+
+
+def bare_fetch(server: DovecotServer, user: str) -> tuple[int, float, float]:
+    """(messages, wall seconds inside the client, wall seconds of the process)."""
+    found = bare_fetch_detail(server, user)
+    return found.messages, found.inner, found.wall
+
+
+def peak_rss_mb(argv: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """(wall seconds, peak RSS in MB, the finished process) of one command, measured by GNU time."""
+    out = Path(tempfile.mktemp(prefix="mf-time-"))
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), *argv], env=env, capture_output=True,
+                          text=True)
+    elapsed = time.perf_counter() - start
+    rss = int(out.read_text().split()[-1]) / 1024
+    out.unlink()
+    return elapsed, rss, done
+
+
+def arrive(server: DovecotServer, user: str, count: int) -> None:
+    """New mail since the last pass: answers to sent messages of the last days, and new sent messages."""
+    from imapclient import IMAPClient
+
+    now = datetime.fromisoformat(NOW)
+    with IMAPClient(server.host, port=server.port, ssl=False) as client:
+        client.login(user, server.password)
+        for i in range(count):
+            folder, text = ("INBOX", f"From: someone{i}@company{i}.example\nTo: me@example.org\n"
+                            f"Subject: Re: Question {i}\nIn-Reply-To: <sent{i}@example.org>\n") if i % 2 else (
+                            "Sent", f"From: Me <me@example.org>\nTo: new{i}@company{i}.example\nSubject: New {i}\n")
+            client.append(folder, (text + f"Date: {format_datetime(now)}\nMessage-ID: <arrived{i}@example.org>\n"
+                                   "Content-Type: text/plain; charset=utf-8\n\nHello\n").replace("\n", "\r\n").encode(),
+                          msg_time=now)
 
 
 def write_config(tmp: Path, server: DovecotServer, user: str) -> Path:
@@ -251,3 +326,19 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def state_bytes(state: Path) -> int:
+    """The state database's size on disk, its write-ahead log included."""
+    return sum(p.stat().st_size for p in state.glob("state.sqlite3*"))
+
+
+def weekly_upkeep(state: Path) -> list[str]:
+    """Run the state's upkeep as a pass a week and a day later would (state/upkeep.py): VACUUM and ANALYZE."""
+    from datetime import UTC
+
+    from mail_followup.state.store import Store
+
+    with Store(state) as store:
+        store.tend(datetime.now(UTC))  # dates the state's week, where no pass did yet
+        return store.tend(datetime.now(UTC) + timedelta(days=8))
