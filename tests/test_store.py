@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from datetime import datetime, timezone
+import sqlite3
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def mail(uid: int, **more: object) -> Mail:
         folder="Sent", uid=uid, message_id=f"<m{uid}@example.org>", in_reply_to=("<a@x>",),
         references=("<r1@x>", "<a@x>"), sender=AWKWARD[uid % 3], to=(AWKWARD[(uid + 1) % 3],),
         cc=tuple(AWKWARD[: uid % 3]), subject='Re: "quotes" \\ and ümlauts', flags=frozenset({"\\Seen"}),
-        date=datetime(2026, 12, 1, 10, uid % 60, tzinfo=timezone.utc))
+        date=datetime(2026, 12, 1, 10, uid % 60, tzinfo=UTC))
     fields.update(more)
     return Mail(**fields)  # type: ignore[arg-type]
 
@@ -37,7 +38,7 @@ def test_every_field_of_every_message_comes_back(tmp_path: Path) -> None:
              mail(7, auto_reply=True, bulk=True, followup_for="<m1@example.org>", followup_attempt=2)]
     with Store(tmp_path) as store:
         store.apply_sync("a", "Sent", FolderCursor(1, 8, 7, None), mails, (), False)
-        back = sorted(store.mails("a", datetime(2026, 1, 1, tzinfo=timezone.utc)), key=lambda m: m.uid)
+        back = sorted(store.mails("a", datetime(2026, 1, 1, tzinfo=UTC)), key=lambda m: m.uid)
         assert back == mails
         # The text is JSON as json.dumps writes it: an older or newer version reads it the same.
         for people, extra in store.db.execute("SELECT recipients, extra FROM messages"):
@@ -45,13 +46,11 @@ def test_every_field_of_every_message_comes_back(tmp_path: Path) -> None:
             assert json.dumps(json.loads(extra), ensure_ascii=False) == extra
 
 
-def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_path: Path) -> None:
-    """A state written before the report columns existed is upgraded in place, and a quiet pass reads it right."""
-    import sqlite3
-
+def _state_before(tmp_path: Path, migration: str) -> sqlite3.Connection:
+    """A state as a version before the migration whose name starts with ``migration`` left it."""
     from mail_followup.state.store import DB_NAME
 
-    before = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("each report's state"))
+    before = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith(migration))
     db = sqlite3.connect(tmp_path / DB_NAME)
     db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                "applied_at TEXT NOT NULL)")
@@ -59,6 +58,12 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
         for statement in filter(str.strip, sql.split(";")):
             db.execute(statement)
         db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, "2026-11-01T00:00:00+00:00"))
+    return db
+
+
+def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_path: Path) -> None:
+    """A state written before the report columns existed is upgraded in place, and a quiet pass reads it right."""
+    db = _state_before(tmp_path, "each report's state")
     reports = [{"message_id": f"<t{i}@x>", "state": state, "not_before": moment, "last_sent": sent}
                for i, (state, moment, sent) in enumerate([
                    ("waiting", "2026-12-10T08:30:00+01:00", "2026-12-01T15:00:00+01:00"),
@@ -75,6 +80,38 @@ def test_reports_of_an_older_state_get_their_state_and_moments_on_upgrade(tmp_pa
         # Reports saved from now on carry the columns themselves.
         store.save_reports("a", reports[:1], True, None)
         assert [m[1:] for m in store.open_moments("a")] == [("waiting", "2026-12-10T08:30:00+01:00")]
+
+
+def test_dates_written_as_text_by_an_older_version_come_back_the_same(tmp_path: Path) -> None:
+    """The upgrade that stores dates as seconds rewrites both tables: every message, live or gone, keeps its
+    date (before 1970 too), its row and its indexes, and new rows are written the new way."""
+    db = _state_before(tmp_path, "dates of the header index")
+    old = [("Sent", 1, "2026-12-01T10:05:00+00:00"), ("Sent", 2, "1969-07-20T20:17:40+00:00"),
+           ("INBOX", 3, "2026-12-01T23:59:59.250000+00:00")]
+    for table, (folder, uid, date) in [("messages", old[0]), ("messages", old[1]), ("gone", old[2])]:
+        db.execute(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   ("a", folder, uid, f"<m{uid}@x>", "", "", '["Pat", "pat@example.org"]', "[[], []]", "Hello",
+                    date, "\\Seen", 0, 0, None, None, "{}", 0, None, None))
+    both = "SELECT message_id, rowid FROM messages UNION ALL SELECT message_id, rowid FROM gone"
+    rowids = db.execute(both).fetchall()
+    db.commit()
+    db.close()
+    with Store(tmp_path) as store:
+        back = {m.message_id: (m.date, m.gone) for m in store.mails("a", datetime(1900, 1, 1, tzinfo=UTC))}
+        assert back == {
+            "<m1@x>": (datetime(2026, 12, 1, 10, 5, tzinfo=UTC), False),
+            "<m2@x>": (datetime(1969, 7, 20, 20, 17, 40, tzinfo=UTC), False),
+            "<m3@x>": (datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC), True)}
+        assert store.db.execute(both).fetchall() == rowids
+        assert {r[0] for r in store.db.execute("SELECT DISTINCT typeof(date) FROM messages UNION "
+                                               "SELECT typeof(date) FROM gone")} == {"integer"}
+        indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='index' AND "
+                                                  "tbl_name IN ('messages', 'gone') AND sql IS NOT NULL")}
+        assert indexes == {"messages_by_date", "messages_by_node", "messages_by_subject", "gone_by_id",
+                           "gone_by_date", "gone_by_node", "gone_by_subject"}
+        store.apply_sync("a", "Sent", FolderCursor(1, 9, 3, None), [mail(8)], (), False)
+        assert store.db.execute("SELECT date FROM messages WHERE uid=8").fetchone()[0] == 1796119680
+        assert [m.uid for m in store.mails("a", datetime(2026, 12, 1, 10, 6, tzinfo=UTC))] == [8, 3]
 
 
 def _open_when_all_are_ready(state_dir: str, ready: Any) -> None:
@@ -102,3 +139,4 @@ def test_processes_opening_a_new_state_together_all_succeed(tmp_path: Path) -> N
     with Store(tmp_path / "0") as store:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._migrated() == len(MIGRATIONS)
+

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from mail_followup.core.classify import Verdict
 from mail_followup.core.headers import Mail
 from mail_followup.core.threads import Thread, TrackingRules, build_threads
+from mail_followup.state.connection import epoch_up
 from mail_followup.state.conversations import in_read_order
 from mail_followup.state.store import Store
 
@@ -78,9 +79,11 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
         # A standing report in a conversation that changed goes, whether or not a new one takes its place.
         standing = set(changes.standing)
         replaced = {message_id for _, _, message_id, _ in members if message_id in standing}
-        active = {grp for grp, _, _, date in members if datetime.fromisoformat(date) >= recent}
+        recent_from = epoch_up(recent)
+        active = {grp for grp, _, _, date in members if date >= recent_from}
         members = [m for m in members if m[0] in active]
-    inside = [m for m in members if datetime.fromisoformat(m[3]) >= since]
+    since_from = epoch_up(since)
+    inside = [m for m in members if m[3] >= since_from]
     log.debug("%s: %d messages in %d conversations", account, len(inside), len(groups))
     return store.mails_at(in_read_order(inside)), replaced
 

@@ -10,10 +10,11 @@ after.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mail_followup.state import writes
 
@@ -45,3 +46,24 @@ def now() -> str:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch(moment: datetime) -> int:
+    """A message's date as the index keeps it: whole seconds since 1970, 4 bytes in SQLite where the ISO text
+    was 25 (in the table and again in its date index, a tenth of the state at a million messages)."""
+    return math.floor(moment.timestamp())
+
+
+def epoch_up(moment: datetime) -> int:
+    """``moment`` as a lower bound on ``epoch`` dates (``date >= ?``, ``date < ?``): the same messages as the
+    moment itself would select, when it has a fraction of a second."""
+    return math.ceil(moment.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    """``epoch`` back to an aware moment in UTC, for any year a Date: header can hold (``fromtimestamp`` is
+    not defined before 1970 on every platform)."""
+    return _EPOCH + timedelta(seconds=seconds)

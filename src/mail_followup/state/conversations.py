@@ -15,9 +15,9 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 
 from mail_followup.state import links
-from mail_followup.state.connection import Connected, iso
+from mail_followup.state.connection import Connected, epoch_up
 
-Member = tuple[int, int, str, str]  # (group, row, Message-ID, date)
+Member = tuple[int, int, str, int]  # (group, row, Message-ID, date in seconds since 1970)
 _TABLES = (("messages", 0), ("gone", 1))
 
 
@@ -58,7 +58,7 @@ class Conversations(Connected):
         for table, _ in _TABLES:
             nodes.update(r[0] for r in self.db.execute(
                 f"SELECT node FROM {table} WHERE account=? AND date >= ? AND date < ?",
-                (account, iso(left_from), iso(left_until))))
+                (account, epoch_up(left_from), epoch_up(left_until))))
         return self._groups_of_nodes(nodes)
 
     def members(self, account: str, groups: Collection[int]) -> list[Member]:
@@ -83,7 +83,7 @@ class Conversations(Connected):
             for row, grp, is_recent in self.db.execute(
                     f"SELECT {table}.rowid * 2 + {gone}, links.grp, date >= ? FROM {table} CROSS "
                     f"JOIN links ON links.node = {table}.node WHERE account=? AND date >= ? ORDER BY date, "
-                    f"{table}.rowid", (iso(recent), account, iso(since))):
+                    f"{table}.rowid", (epoch_up(recent), account, epoch_up(since))):
                 rows.append(row)
                 grps.append(grp)
                 if is_recent:

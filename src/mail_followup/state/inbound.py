@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mail_followup.core.headers import Mail
-from mail_followup.state.connection import iso, transaction
+from mail_followup.state.connection import epoch, epoch_up, iso, transaction
 from mail_followup.state.mailrows import iter_mails
 
 if TYPE_CHECKING:  # intouch loads the phrase lists: only a pass that writes or asks needs them
@@ -48,10 +48,6 @@ class Scoped(Protocol):
     inbound_scope: dict[str, Scope]
 
 
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
 def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Collection[str], floor: datetime) -> None:
     """Index the messages of ``mails`` from someone else, dated ``floor`` or later, that can count."""
     from mail_followup.core.intouch import can_count, organisation, subject_key
@@ -64,7 +60,7 @@ def write(db: sqlite3.Connection, account: str, mails: Iterable[Mail], own: Coll
         if facts is not None:
             rows.append((account, mail.folder, mail.uid, mail.message_id, mail.sender.address,
                          organisation(mail.sender.address.rpartition("@")[2]), subject_key(mail.subject),
-                         _epoch(mail.date), int(facts[0]), int(bool(mail.in_reply_to or mail.references)),
+                         epoch(mail.date), int(facts[0]), int(bool(mail.in_reply_to or mail.references)),
                          int(facts[1])))
     if rows:
         db.executemany(f"INSERT OR REPLACE INTO inbound ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
@@ -84,7 +80,7 @@ def prepare(store: Scoped, account: str, own: Collection[str], floor: datetime) 
         _rebuild(store.db, account, set(own), floor)
     elif floor - datetime.fromisoformat(kept[1]) > timedelta(days=1):
         with transaction(store.db) as db:
-            db.execute("DELETE FROM inbound WHERE account=? AND date < ?", (account, _epoch(floor)))
+            db.execute("DELETE FROM inbound WHERE account=? AND date < ?", (account, epoch(floor)))
             db.execute("UPDATE inbound_kept SET since=? WHERE account=?", (iso(floor), account))
     store.inbound_scope[account] = (frozenset(own), floor)
 
@@ -94,7 +90,7 @@ def _rebuild(connection: sqlite3.Connection, account: str, own: set[str], floor:
         db.execute("DELETE FROM inbound WHERE account=?", (account,))
         batch: list[Mail] = []
         # Gone copies first, live ones after: where both exist, the live copy's folder is the one shown.
-        for mail in iter_mails(db, "account=? AND date >= ?", (account, iso(floor)), gone_first=True):
+        for mail in iter_mails(db, "account=? AND date >= ?", (account, epoch_up(floor)), gone_first=True):
             batch.append(mail)
             if len(batch) == _WRITE_CHUNK:
                 write(db, account, batch, own, floor)
@@ -120,7 +116,7 @@ def candidates(db: sqlite3.Connection, accounts: Sequence[str], after: datetime,
     organisations, under its subject, quoting it, or carrying a calendar. ``intouch.first_touch`` weighs them.
 
     One query, each part on an index of its own (a row met twice is kept once)."""
-    when = _epoch(after)
+    when = epoch(after)
     parts: list[str] = []
     params: list[object] = []
     if side.addresses:
@@ -158,7 +154,7 @@ def written_in(db: sqlite3.Connection, account: str, folder: str, after: datetim
     quote of the user's message needs to read, and no more. (No index of its own: it is asked only right
     before a draft is written, and every index costs each message from someone else a write.)"""
     rows = db.execute("SELECT uid FROM inbound WHERE account=? AND folder=? AND date > ? AND human = 1",
-                      (account, folder, _epoch(after)))
+                      (account, folder, epoch(after)))
     return [r[0] for r in rows]
 
 
@@ -167,7 +163,7 @@ def unread_calendar(db: sqlite3.Connection, account: str, since: datetime) -> li
     and whose body no pass has read yet."""
     rows = db.execute("SELECT folder, uid, message_id FROM inbound WHERE calendar = 1 AND date >= ? AND account=? "
                       "AND message_id NOT IN (SELECT message_id FROM verdicts WHERE account=?)",
-                      (_epoch(since), account, account))
+                      (epoch(since), account, account))
     return [(r[0], r[1], r[2]) for r in rows]
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from mail_followup.core.headers import Mail
 from mail_followup.state import inbound, links
-from mail_followup.state.connection import Connected, iso, now
+from mail_followup.state.connection import Connected, epoch, epoch_up, now
 from mail_followup.state.mailrows import LINK_COLUMNS, MAIL_COLUMNS, STORED_COLUMNS, MailReader, RowEncoder
 
 
@@ -138,7 +138,7 @@ class HeaderIndex(Connected):
         The live copy of a message comes first, so it wins where both exist; then by date, and between
         messages of the same moment in the order they were indexed (a folder read first, first).
         """
-        return self._mails_where("account=? AND date >= ?", (account, iso(since)))
+        return self._mails_where("account=? AND date >= ?", (account, epoch_up(since)))
 
     def mail_named(self, account: str, folder: str, uid: int, message_id: str) -> Mail | None:
         """The indexed message with this Message-ID: at that UID of ``folder``, or gone from the server since."""
@@ -186,7 +186,7 @@ class HeaderIndex(Connected):
 
     def mails_between(self, account: str, start: datetime, end: datetime) -> list[Mail]:
         """The indexed messages dated from ``start`` to ``end``, live copies first."""
-        return self._mails_where("account=? AND date >= ? AND date <= ?", (account, iso(start), iso(end)))
+        return self._mails_where("account=? AND date >= ? AND date <= ?", (account, epoch_up(start), epoch(end)))
 
     def replies_from(self, account: str, since: datetime, senders: Collection[str]) -> list[Mail]:
         """The messages dated ``since`` or later from ``senders`` that reply to something, live copies first."""
@@ -195,7 +195,7 @@ class HeaderIndex(Connected):
         return self._mails_where(
             "account=? AND date >= ? AND (in_reply_to != '' OR refs != '')"
             " AND json_extract(sender, '$[1]') IN (SELECT value FROM json_each(?))",
-            (account, iso(since), json.dumps(sorted(senders))))
+            (account, epoch_up(since), json.dumps(sorted(senders))))
 
 
 def _chunks(values: list[int], size: int = 500) -> Iterable[list[int]]:

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mail_followup.core.headers import Mail
-from mail_followup.state.connection import iso, transaction
+from mail_followup.state.connection import epoch, epoch_up, iso, transaction
 from mail_followup.state.mailrows import MAIL_COLUMNS, MailReader, iter_mails
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _bounce_edges(db: sqlite3.Connection, account: str, bounce: Mail, failed: Co
     node = node_of(account, bounce.message_id)
     edges.add(node)
     week = iter_mails(db, "account=? AND date >= ? AND date <= ?",
-                      (account, iso(bounce.date - BOUNCE_WINDOW), iso(bounce.date)))
+                      (account, epoch_up(bounce.date - BOUNCE_WINDOW), epoch(bounce.date)))
     for mail in [*week, *batch]:
         if _is_own(mail, own) and _returned_by(mail, bounce.date, failed):
             edges.add(node, node_of(account, mail.message_id))
@@ -339,7 +339,7 @@ def _by_date(db: sqlite3.Connection, table: str, gone: bool, account: str) -> It
     """The account's messages in ``table`` by date, 2,000 at a time, each with its rowid: read a page ahead of
     the writes, never with a statement open across them."""
     reader = MailReader()
-    after: tuple[str, int] = ("", -1)
+    after: tuple[int, int] = (-(2**63), -1)  # before any date
     while True:
         rows = db.execute(f"SELECT rowid, {MAIL_COLUMNS} FROM {table} WHERE account=? AND (date, rowid) > (?, ?) "
                           "ORDER BY date, rowid LIMIT 2000", (account, *after)).fetchall()  # a range of the index

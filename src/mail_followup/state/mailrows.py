@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from mail_followup.core.headers import Addr, Interner, Mail
-from mail_followup.state.connection import iso
+from mail_followup.state.connection import epoch, from_epoch
 
 # Most messages' type, left out of a row's extra facts. (Rows from before the extra facts, whose '{}' meant no
 # type known, now read as text/plain: neither is a type any rule looks for.)
@@ -68,7 +67,7 @@ class RowEncoder:
         recipients = "[[" + ", ".join([person(a) for a in m.to]) + "], [" + ", ".join([person(a) for a in m.cc]) + "]]"
         return (
             account, m.folder, m.uid, m.message_id, " ".join(m.in_reply_to), " ".join(m.references),
-            person(m.sender) if m.sender else None, recipients, m.subject, iso(m.date),
+            person(m.sender) if m.sender else None, recipients, m.subject, epoch(m.date),
             " ".join(sorted(f for f in m.flags if f != "\\Recent")),  # a session's flag, never the message's
             int(m.auto_reply), int(m.bulk), m.followup_for, m.followup_attempt,
             self._extra_json(m), generation, *keys,
@@ -109,7 +108,7 @@ class MailReader:
             to=self._list(to),
             cc=self._list(cc),
             subject=subject,
-            date=datetime.fromisoformat(date),
+            date=from_epoch(date),
             flags=share.flags(flags, flags.split()),
             auto_reply=bool(auto),
             bulk=bool(bulk),
