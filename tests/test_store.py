@@ -140,3 +140,29 @@ def test_processes_opening_a_new_state_together_all_succeed(tmp_path: Path) -> N
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._migrated() == len(MIGRATIONS)
 
+
+def test_reports_that_left_the_lookback_are_those_sent_in_lookback_says(tmp_path: Path) -> None:
+    """SQLite answers for every report at once what ``sent_in_lookback`` answers for one, at the boundary,
+    with the user's own offset, and for a report with no moment."""
+    from datetime import timedelta
+
+    from mail_followup.config.settings import Settings
+    from mail_followup.core.policy import sent_in_lookback
+
+    now = datetime(2026, 12, 4, 9, 0, 0, 500_000, tzinfo=UTC)
+    settings = Settings()
+    cutoff = now - timedelta(days=settings.lookback_days)
+    moments = [cutoff - timedelta(seconds=1), cutoff.replace(microsecond=0), cutoff + timedelta(seconds=1),
+               cutoff + timedelta(days=3)]
+    texts = [m.astimezone(timezone(timedelta(hours=h))).isoformat(timespec="seconds")
+             for m in moments for h in (0, 1, -5)]
+    reports = [{"message_id": f"<t{i}@x>", "state": "waiting", "not_before": None, "last_sent": text}
+               for i, text in enumerate([*texts, None])]
+    with Store(tmp_path) as store:
+        store.save_reports("a", reports, True, None)
+        expired = store.reports_sent_before("a", cutoff)
+        assert expired == {r["message_id"] for r in reports if r["last_sent"] is None or not sent_in_lookback(
+            datetime.fromisoformat(str(r["last_sent"])), settings, now)}
+        assert len(expired) == 7
+        keys = store.report_keys("a")
+        assert "<t0@x>" in keys and "<t99@x>" not in keys and len(keys) == len(reports) == len(set(keys))

@@ -15,7 +15,6 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from mail_followup.config import Account
-from mail_followup.core.policy import sent_in_lookback
 from mail_followup.service.results import AccountResult
 from mail_followup.service.window import Changes
 from mail_followup.state.store import Store
@@ -80,8 +79,7 @@ def changes_since(account: Account, store: Store, now: datetime, following: Coll
         return None, set()
     settings = account.settings
     marks = [key for key, state, moment in store.open_moments(account.name) if _moment_came(state, moment, now)]
-    standing = store.report_keys(account.name)
-    expired = {key for key, last_sent in standing
-               if not last_sent or not sent_in_lookback(datetime.fromisoformat(last_sent), settings, now)}
+    # sent_in_lookback, asked of SQLite for every report at once
+    expired = store.reports_sent_before(account.name, now - timedelta(days=settings.lookback_days))
     return Changes(generation, decided_at - timedelta(days=settings.history_days), [*marks, *following],
-                   [key for key, _ in standing]), expired
+                   store.report_keys(account.name)), expired

@@ -77,8 +77,7 @@ def active_mails(store: Store, account: str, own: Collection[str], since: dateti
     replaced: set[str] = set()
     if changes is not None and holding is None:
         # A standing report in a conversation that changed goes, whether or not a new one takes its place.
-        standing = set(changes.standing)
-        replaced = {message_id for _, _, message_id, _ in members if message_id in standing}
+        replaced = {message_id for _, _, message_id, _ in members if message_id in changes.standing}
         recent_from = epoch_up(recent)
         active = {grp for grp, _, _, date in members if date >= recent_from}
         members = [m for m in members if m[0] in active]

@@ -11,12 +11,13 @@ questions asked often (what is due, how many of each) never decode them.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mail_followup.state import links
-from mail_followup.state.connection import Connected, now
+from mail_followup.state.connection import Connected, epoch_up, now
 
 if TYPE_CHECKING:  # classify loads YAML and the email package: not for `status`, which needs neither
     from mail_followup.core.classify import Verdict
@@ -122,10 +123,18 @@ class Reports(Connected):
             "WHERE account=? AND state IN ('due', 'waiting', 'snoozed', 'capped')", (account,))
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def report_keys(self, account: str) -> list[tuple[str, str]]:
-        """(key, last_sent) of every standing report, none of them decoded."""
-        rows = self.db.execute("SELECT thread, last_sent FROM threads WHERE account=?", (account,))
-        return [(r[0], r[1]) for r in rows]
+    def report_keys(self, account: str) -> StandingKeys:
+        """The keys of the account's standing reports, asked of SQLite one at a time: a pass after new mail
+        asks about the few conversations it touched, and 138,000 keys read into a set took a quarter second."""
+        return StandingKeys(self.db, account)
+
+    def reports_sent_before(self, account: str, moment: datetime) -> set[str]:
+        """The keys of the standing reports whose user's last message was sent before ``moment`` (or is not
+        known): they left the lookback. SQLite compares, so no report's moment is parsed in Python."""
+        rows = self.db.execute(
+            "SELECT thread FROM threads WHERE account=? AND (last_sent IS NULL OR last_sent = '' "
+            "OR CAST(strftime('%s', last_sent) AS INTEGER) < ?)", (account, epoch_up(moment)))
+        return {r[0] for r in rows}
 
     def report_fields(self, fields: tuple[str, ...]) -> list[dict[str, object]]:
         """Only ``fields`` of every report, read by SQLite: for a table of 10,000 threads, twice as fast
@@ -172,3 +181,20 @@ class Reports(Connected):
                                    f"({','.join('?' * len(chunk))})", (account, *chunk))
             found.update((r[0], Verdict.from_json(r[1])) for r in rows)
         return found
+
+
+class StandingKeys(Collection[str]):
+    """The keys of an account's standing reports, as a collection that reads the table when asked."""
+
+    def __init__(self, db: sqlite3.Connection, account: str) -> None:
+        self._db, self._account = db, account
+
+    def __contains__(self, key: object) -> bool:
+        return self._db.execute("SELECT 1 FROM threads WHERE account=? AND thread=?",
+                                (self._account, key)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (r[0] for r in self._db.execute("SELECT thread FROM threads WHERE account=?", (self._account,)))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM threads WHERE account=?", (self._account,)).fetchone()[0])
