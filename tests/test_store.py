@@ -166,3 +166,18 @@ def test_reports_that_left_the_lookback_are_those_sent_in_lookback_says(tmp_path
         assert len(expired) == 7
         keys = store.report_keys("a")
         assert "<t0@x>" in keys and "<t99@x>" not in keys and len(keys) == len(reports) == len(set(keys))
+
+
+def test_known_uids_answer_as_the_set_of_the_folder_did(tmp_path: Path) -> None:
+    """Asked one at a time, then (past a few hundred questions) read whole: the same answers either way."""
+    with Store(tmp_path) as store:
+        store.apply_sync("a", "Sent", FolderCursor(1, 600, 3, None), [mail(uid) for uid in range(1, 600, 2)],
+                         (), False)
+        assert not store.known_uids("a", "INBOX") and list(store.known_uids("a", "INBOX")) == []
+        known = store.known_uids("a", "Sent")
+        assert known and 3 in known and 4 not in known and "3" not in known
+        assert all((uid in known) == (uid % 2 == 1 and uid < 600) for uid in range(700))  # past the switch to one read
+        assert len(known) == 300 and set(known) == set(range(1, 600, 2))
+        assert known - {1, 3} == set(range(5, 600, 2)) and {2, 3, 5} & known == {3, 5}
+        store.apply_sync("a", "Sent", FolderCursor(1, 602, 301, None), [mail(600)], (), False)
+        assert 600 in store.known_uids("a", "Sent")  # a new question, a new answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -45,7 +46,7 @@ class FolderSync:
 class HeaderSync(Connection):
     """Reading headers: the incremental sync of a folder, and the headers of chosen UIDs."""
 
-    def sync(self, folder: str, cursor: FolderCursor | None, known_uids: Callable[[], set[int]], since: date,
+    def sync(self, folder: str, cursor: FolderCursor | None, known_uids: Callable[[], AbstractSet[int]], since: date,
              write: Callable[[list[Mail], bool], None] | None = None) -> FolderSync:
         """Bring one folder's header index up to date, with as few commands as the server allows.
 
@@ -107,10 +108,11 @@ class HeaderSync(Connection):
             flags = {uid: f for uid, f in flags.items() if uid in known}
         if vanished is None:
             expunged = cursor.messages + len(new) - exists
-            vanished = known - set(self.client.search(["ALL"])) if expunged != 0 else set()
+            vanished = set(known) - set(self.client.search(["ALL"])) if expunged != 0 else set()
         if not uidnext:
             uidnext = max([cursor.uidnext] + [m.uid + 1 for m in new])
-        return FolderSync(FolderCursor(uidvalidity, uidnext, exists, modseq), new, vanished & known, False, flags)
+        vanished = {uid for uid in vanished if uid in known}
+        return FolderSync(FolderCursor(uidvalidity, uidnext, exists, modseq), new, vanished, False, flags)
 
     def _fetch_headers_from(self, folder: str, first_uid: int) -> list[Mail]:
         """Headers of every message with a UID of ``first_uid`` or more, in one command."""

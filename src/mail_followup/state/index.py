@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,9 +43,8 @@ class HeaderIndex(Connected):
         ).fetchone()
         return FolderCursor(*row) if row else None
 
-    def known_uids(self, account: str, folder: str) -> set[int]:
-        rows = self.db.execute("SELECT uid FROM messages WHERE account=? AND folder=?", (account, folder))
-        return {r[0] for r in rows}
+    def known_uids(self, account: str, folder: str) -> KnownUids:
+        return KnownUids(self.db, account, folder)
 
     def apply_sync(
         self,
@@ -200,3 +200,48 @@ class HeaderIndex(Connected):
 
 def _chunks(values: list[int], size: int = 500) -> Iterable[list[int]]:
     return (values[start:start + size] for start in range(0, len(values), size))
+
+
+class KnownUids(AbstractSet[int]):
+    """The UIDs of a folder already indexed, asked of SQLite as the sync needs them.
+
+    After new mail on a server with QRESYNC the sync asks about a few UIDs (the new ones, those whose
+    flags changed, those it says vanished); reading all 550,000 of a large Sent folder into a set took a
+    fifth of a second. A sync that asks about many (every flag changed at once) reads them all, once.
+    """
+
+    _ASKED_ONE_BY_ONE = 256
+
+    def __init__(self, db: sqlite3.Connection, account: str, folder: str) -> None:
+        self._db, self._where = db, (account, folder)
+        self._asked = 0
+        self._all: set[int] | None = None
+
+    @classmethod
+    def _from_iterable(cls, values: Iterable[int]) -> set[int]:  # type: ignore[override]  # ``-``, ``&``: a set
+        return set(values)
+
+    def __contains__(self, uid: object) -> bool:
+        if not isinstance(uid, int):  # SQLite would take '3' for 3
+            return False
+        if self._all is None and self._asked < self._ASKED_ONE_BY_ONE:
+            self._asked += 1
+            return self._db.execute("SELECT 1 FROM messages WHERE account=? AND folder=? AND uid=?",
+                                    (*self._where, uid)).fetchone() is not None
+        return uid in self._everything()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._everything())
+
+    def __len__(self) -> int:
+        return len(self._everything())
+
+    def __bool__(self) -> bool:
+        return self._all is not None and bool(self._all) or self._db.execute(
+            "SELECT 1 FROM messages WHERE account=? AND folder=? LIMIT 1", self._where).fetchone() is not None
+
+    def _everything(self) -> set[int]:
+        if self._all is None:
+            rows = self._db.execute("SELECT uid FROM messages WHERE account=? AND folder=?", self._where)
+            self._all = {r[0] for r in rows}
+        return self._all
