@@ -104,3 +104,37 @@ def test_a_keyword_set_later_is_seen_through_condstore(dovecot_account: ImapAcco
         assert any("$NoFollowUp" in f for f in result.flags.values())
         (mail,) = store.mails("t", at("2026-01-01T00:00:00+00:00"))
         assert "$NoFollowUp" in mail.flags
+
+
+def test_the_text_of_a_new_answer_is_read_while_its_folder_is_open(dovecot_account: ImapAccount, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: a pass after an answer came opens INBOX once, not once to sync and again for the text that
+    decides the thread; and what it decides from that text is the same."""
+    import imaplib
+    from datetime import datetime
+
+    from mail_followup.service.scan import scan
+
+    monkeypatch.setenv("MF_TEST_PASSWORD", dovecot_account.password)
+    dovecot_account.append("Sent", raw_mail(f"Me <{ME}>", "kim@example.com", "Coffee next week?",
+                                            at("2026-12-01T15:00:00+01:00"), "<coffee@example.org>", "Coffee?\n"))
+    config = load_config(write_config(tmp_path, dovecot_account))
+    assert scan(config, datetime.fromisoformat("2026-12-02T09:00:00+01:00"), reports=False).ok
+    dovecot_account.append("INBOX", raw_mail("kim@example.com", ME, "Re: Coffee next week?",
+                                             at("2026-12-02T10:00:00+01:00"), "<answer@example.com>",
+                                             "Please remove me from your list.\n", in_reply_to="<coffee@example.org>"))
+    opened: Counter[str] = Counter()
+    original = imaplib.IMAP4._command
+
+    def command(imap: imaplib.IMAP4, name: str, *args: object) -> object:
+        if name in ("SELECT", "EXAMINE"):
+            folder = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            opened[folder.strip('"')] += 1
+        return original(imap, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", command)
+    assert scan(config, datetime.fromisoformat("2026-12-02T11:00:00+01:00"), reports=False).ok
+    assert opened["INBOX"] == 1, opened
+    with Store(tmp_path / "state") as store:
+        assert store.verdicts("test")["<answer@example.com>"].kind == "stop"
+        assert "kim@example.com" in store.stoplist("test")

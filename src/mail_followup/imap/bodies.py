@@ -19,21 +19,40 @@ from mail_followup.imap.responses import uid_ranges
 log = logging.getLogger(__name__)
 
 FETCH_CHUNK = 500
+PREVIEW = 65536  # bytes of a message read for its text: enough for the text and a report's returned headers
+READ_EARLY_AT_MOST = 20  # new messages of a folder whose text is read while the sync has it open
 
 
 class BodyReading(Connection):
     """Message bodies and server-side text search, read-only and without setting \\Seen."""
 
-    def fetch_bodies(self, folder: str, uids: list[int], limit: int | None = 65536) -> dict[int, bytes]:
+    def read_early(self, folder: str, uids: list[int]) -> None:
+        """Read the start of these new messages now, while the sync has ``folder`` open, for
+        ``fetch_bodies`` to hand out later in the pass.
+
+        The text of a new answer is usually what the decision then needs, and by then the sync has
+        opened the other folders: opening this one again cost a pass after new mail 0.2 s at 120,000
+        messages in INBOX (Dovecot's Maildir reads a changed folder on every EXAMINE). At most
+        ``READ_EARLY_AT_MOST`` messages; more (a first pass, a backlog) are read when needed, if they are.
+        """
+        if not uids or len(uids) > READ_EARLY_AT_MOST:
+            return
+        for uid, body in self.fetch_bodies(folder, uids).items():
+            self._read_early[(folder, uid)] = body
+
+    def fetch_bodies(self, folder: str, uids: list[int], limit: int | None = PREVIEW) -> dict[int, bytes]:
         """The first ``limit`` bytes of each message (enough for its text and a report's returned headers),
         or whole messages with ``limit=None``.
 
         Without setting \\Seen. A message that is gone is simply missing from the result.
         """
-        if not uids:
-            return {}
-        self.examine(folder)
         bodies: dict[int, bytes] = {}
+        if limit == PREVIEW and self._read_early:
+            bodies = {uid: self._read_early[(folder, uid)] for uid in uids if (folder, uid) in self._read_early}
+            uids = [uid for uid in uids if uid not in bodies]
+        if not uids:
+            return bodies
+        self.examine(folder)
         item = "BODY.PEEK[]" if limit is None else f"BODY.PEEK[]<0.{limit}>"
         for start in range(0, len(uids), FETCH_CHUNK):
             response = self.client.fetch(uids[start:start + FETCH_CHUNK], [item])

@@ -48,6 +48,7 @@ class Connection:
         self._selected: str | None = None
         self._elsewhere = "INBOX"  # a folder other than INBOX to select instead (set by discover: Sent)
         self._share = Interner()  # equal values of all the messages this connection reads, stored once
+        self._read_early: dict[tuple[str, int], bytes] = {}  # (folder, UID): the start of a body (bodies.py)
         self.progress: Callable[[str, int, int], None] | None = None  # (folder, headers read, of how many)
         self.capabilities = {c.decode().upper() if isinstance(c, bytes) else str(c).upper()
                              for c in client.capabilities()}

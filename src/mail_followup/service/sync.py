@@ -96,6 +96,8 @@ def _read_folders(account: Account, mailbox: Mailbox, store: Store, folders: Fol
             store.apply_sync(account.name, folder, synced.cursor, synced.new, synced.vanished, synced.reset,
                              synced.flags)
         keywords.folder(folder, synced.cursor)  # while the folder is open
+        if folder != folders.sent:  # an answer's text, which a decision will likely need, while it is open too
+            mailbox.read_early(folder, [m.uid for m in synced.new if not m.bulk])
         log.info("%s: %s: %d new, %d gone", account.name, folder, len(synced.new) + synced.written,
                  len(synced.vanished))
         del synced
