@@ -27,8 +27,8 @@ as "(goal under 1 s: met)" or "(goal under 1 s: MISSED)":
   300 MB); a quiet pass as the service runs it (under 1 s); a pass after 10
   new messages (under 2 s; under 0.5 s at 100,000 messages or fewer); the
   state's size per message (under 500 bytes); `explain` of one thread
-  (under 1 s); and `status` on that state, with how many threads it tracks
-  (under 0.3 s, a goal set for 10,000 tracked threads).
+  (under 1 s); `status` on that state, with how many threads it tracks;
+  and `status` on a copy of it cut to 10,000 tracked threads (under 0.3 s).
 - compose: drafts per second of the pure compose step (compose and
   serialise) over the four languages on one core, and, on the demo's data,
   the time from a pass's start to the first draft in Drafts.
@@ -314,13 +314,29 @@ def nochange(server: DovecotServer, tmp: Path) -> None:
 
 
 SERVICE_PASS = """
-import sys
+import sys, time
 from datetime import datetime
+from imapclient import IMAPClient
 from mail_followup.config import load_config
 from mail_followup.service.scan import scan
+opening = [0.0]
+def select_folder(self, *args, _select=IMAPClient.select_folder, **kwargs):
+    start = time.perf_counter()
+    try:
+        return _select(self, *args, **kwargs)
+    finally:
+        opening[0] += time.perf_counter() - start
+IMAPClient.select_folder = select_folder
 result = scan(load_config(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), reports=False)
 assert result.ok and result.accounts[0].unchanged == (sys.argv[3:] != ["changed"]), result.as_json()["errors"]
-"""  # what the service's pass process does (daemon._child_pass), without the service around it
+print(f"opening folders: {opening[0]:.3f}", file=sys.stderr)
+"""  # what the service's pass process does (daemon._child_pass), without the service around it; it also
+# says how long it waited for the server to open folders (SELECT, EXAMINE), which no client can shorten
+
+
+def opening_seconds(done: subprocess.CompletedProcess[str]) -> float:
+    """The time a SERVICE_PASS waited for SELECT and EXAMINE, from its last line."""
+    return float(done.stderr.rsplit("opening folders: ", 1)[1].split()[0])
 
 
 def goal(value: float, limit: float, unit: str = "s", at_most: bool = False) -> str:
@@ -368,13 +384,16 @@ def scale_after(server: DovecotServer, user: str, tmp: Path, config: Path, messa
     print(f"scale: a pass with nothing new, `scan --json` printing its {len(json.loads(done.stdout)['threads']):,} "
           f"thread reports: {again:.2f} s, start-up included (no goal of its own: the quiet-pass goal is for the "
           f"service's pass, next); peak RSS {rss_again:.0f} MB")
-    quiet, rss_quiet, _ = ran([sys.executable, "-c", SERVICE_PASS, str(config), NOW], env)
+    quiet, rss_quiet, done = ran([sys.executable, "-c", SERVICE_PASS, str(config), NOW], env)
     print(f"scale: a quiet pass (nothing new) as the service runs it (counts, no reports): {quiet:.2f} s, "
-          f"start-up included {goal(quiet, 1)}; peak RSS {rss_quiet:.0f} MB")
+          f"start-up included {goal(quiet, 1)}; peak RSS {rss_quiet:.0f} MB; of it {opening_seconds(done):.2f} s "
+          "waiting for Dovecot to open folders")
     arrive(server, user, 10)
-    changed, rss_changed, _ = ran([sys.executable, "-c", SERVICE_PASS, str(config), NOW, "changed"], env)
+    changed, rss_changed, done = ran([sys.executable, "-c", SERVICE_PASS, str(config), NOW, "changed"], env)
+    opening = opening_seconds(done)
     print(f"scale: a pass after 10 new messages (5 answers, 5 sent), as the service runs it: {changed:.2f} s, "
-          f"start-up included {goal(changed, 0.5 if messages <= 100_000 else 2)}; peak RSS {rss_changed:.0f} MB")
+          f"start-up included {goal(changed, 0.5 if messages <= 100_000 else 2)}; peak RSS {rss_changed:.0f} MB; "
+          f"of it {opening:.2f} s waiting for Dovecot to open the 20 folders, {changed - opening:.2f} s the rest")
     state = tmp / "scale-state"
     size, done = state_bytes(state), weekly_upkeep(state)
     packed = state_bytes(state) / messages
@@ -388,7 +407,24 @@ def scale_after(server: DovecotServer, user: str, tmp: Path, config: Path, messa
     with closing(sqlite3.connect(f"file:{state / 'state.sqlite3'}?mode=ro", uri=True)) as db:
         tracked = db.execute("SELECT COUNT(*) FROM threads").fetchone()[0]
     print(f"scale: `status` on this state, {tracked:,} tracked threads: {status:.2f} s (median of 5), start-up "
-          f"included {goal(status, 0.3)} (the goal is set for 10,000 tracked threads)")
+          f"included (no goal of its own: the goal is set for 10,000 tracked threads, next)")
+    status_of_10k(tmp, config, env)
+
+
+def status_of_10k(tmp: Path, config: Path, env: dict[str, str]) -> None:
+    """`status` where the goal is set: the same million-message state, its reports cut to 10,000 tracked
+    threads (a copy; status reads the reports, the messages only through their counts)."""
+    copy = tmp / "status-10k-state"
+    shutil.copytree(tmp / "scale-state", copy, dirs_exist_ok=True)
+    with closing(sqlite3.connect(copy / "state.sqlite3")) as db:
+        db.execute("DELETE FROM threads WHERE rowid NOT IN (SELECT rowid FROM threads ORDER BY rowid LIMIT 10000)")
+        db.commit()
+        tracked = db.execute("SELECT COUNT(*) FROM threads").fetchone()[0]
+    cut = tmp / "status-10k.yaml"
+    cut.write_text(config.read_text().replace(str(tmp / "scale-state"), str(copy)))
+    status = median_seconds([*command(), "status", "--config", str(cut), "--now", NOW], env, 5)
+    print(f"scale: `status` on {tracked:,} tracked threads (the same state, its reports cut): {status:.2f} s "
+          f"(median of 5), start-up included {goal(status, 0.3)}")
 
 
 # --- composing ------------------------------------------------------------------------------------------
