@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "src")]
 
 from imapservers import DovecotServer  # noqa: E402
-from resources import arrive, config_text  # noqa: E402
-from tracking import NOW, bare_fetch, build_maildir  # noqa: E402
+from measuring import config_text  # noqa: E402
+from tracking import NOW, arrive, bare_fetch, build_maildir  # noqa: E402
 
 
 def main() -> int:
