@@ -116,3 +116,16 @@ def test_the_fast_date_path_agrees_with_the_email_package(value: str) -> None:
         expected = WHEN  # unreadable: the server's arrival time
     expected = expected if expected.tzinfo else expected.replace(tzinfo=timezone.utc)
     assert _date(value, WHEN, []) == expected
+
+
+def test_encoded_words_beside_raw_utf8_are_decoded() -> None:
+    """A subject with raw UTF-8 (RFC 6532) and an encoded word: both read, so a draft never says
+    "Re: =?utf-8?q?...?=" and the answer's subject matches its original."""
+    raw = ("Message-ID: <m@x.example>\r\nSubject: Re: =?utf-8?q?Caf=C3=A9?= på fredag\r\n"
+           "From: =?iso-8859-1?q?J=F8rn?= Bjørnstad <jorn@x.example>\r\n\r\n").encode()
+    mail = parse_header_block("INBOX", 1, raw)
+    assert mail.subject == "Re: Café på fredag"
+    assert mail.sender is not None and mail.sender.name == "Jørn Bjørnstad"
+    broken = parse_header_block("INBOX", 2, "Message-ID: <n@x.example>\r\nSubject: Ø =?x-unknown?q?abc?=\r\n\r\n"
+                                .encode())
+    assert broken.subject == "Ø =?x-unknown?q?abc?="  # an unknown charset: kept as it came

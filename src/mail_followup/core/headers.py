@@ -288,11 +288,24 @@ def _decode(value: str, name: str, problems: list[str]) -> str:
     try:
         decoded = str(make_header(decode_header(value)))
     except Exception:  # every kind of broken encoded word ends here, by design
-        problems.append(f"{name}: undecodable encoded words; kept as raw text")
-        decoded = value
+        mixed = _decode_mixed(value)
+        if mixed is None:
+            problems.append(f"{name}: undecodable encoded words; kept as raw text")
+        decoded = value if mixed is None else mixed
     # Folding whitespace and any line break are collapsed: nothing from received
     # mail may ever carry a newline into a header we write.
     return " ".join(_clean(decoded).split())
+
+
+def _decode_mixed(value: str) -> str | None:
+    """Encoded words beside raw UTF-8 (``Re: =?utf-8?q?Caf=C3=A9?= Ø``), which ``make_header`` refuses: its
+    plain parts must be ASCII. Each part decoded on its own; None if an encoded word is itself broken."""
+    try:
+        # decode_header hands back the plain parts as raw-unicode-escape bytes, the encoded ones in their charset
+        return "".join(data.decode(charset or "raw-unicode-escape", "replace") if isinstance(data, bytes) else data
+                       for data, charset in decode_header(value))
+    except Exception:  # an unknown charset, a broken word
+        return None
 
 
 def _addresses(value: str, name: str, problems: list[str]) -> list[Addr]:
