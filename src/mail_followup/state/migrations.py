@@ -7,6 +7,28 @@ edit: a migration that has run somewhere must stay as it was.
 
 from __future__ import annotations
 
+
+def _dates_as_seconds(table: str, constraint: str, indexes: str) -> str:
+    """One table of the header index written again with its dates in seconds since 1970 (migration 13):
+    ``messages`` and ``gone`` hold the same columns; ``constraint`` and ``indexes`` are each one's own.
+    Like the migrations' text, what this writes must stay as it is."""
+    columns = ("account, folder, uid, message_id, in_reply_to, refs, sender, recipients, subject, date, flags, "
+               "auto_reply, bulk, followup_for, followup_attempt, extra, changed, node, subject_key")
+    converted = columns.replace(" date,", " COALESCE(CAST(strftime('%s', date) AS INTEGER), 0),")
+    return f"""
+        CREATE TABLE {table}_new (
+            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
+            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
+            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date INTEGER NOT NULL,
+            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
+            followup_for TEXT, followup_attempt INTEGER, extra TEXT NOT NULL DEFAULT '{{}}',
+            changed INTEGER NOT NULL DEFAULT 0, node INTEGER, subject_key INTEGER{constraint});
+        INSERT INTO {table}_new (rowid, {columns})
+            SELECT rowid, {converted} FROM {table};
+        DROP TABLE {table};
+        ALTER TABLE {table}_new RENAME TO {table};{indexes}"""
+
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "initial schema",
@@ -189,45 +211,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # Issue 23: 25 bytes of text a date, in the table and again in its index, became 4. A column keeps the
         # type it was declared with, so both tables are written again (rowids kept: reports name no row, but
         # a pass that reads in date order reads in the same order). The dates were UTC already; no zone is lost.
-        """
-        CREATE TABLE messages_new (
-            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
-            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
-            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date INTEGER NOT NULL,
-            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
-            followup_for TEXT, followup_attempt INTEGER, extra TEXT NOT NULL DEFAULT '{}',
-            changed INTEGER NOT NULL DEFAULT 0, node INTEGER, subject_key INTEGER,
-            PRIMARY KEY (account, folder, uid));
-        INSERT INTO messages_new (rowid, account, folder, uid, message_id, in_reply_to, refs,
-            sender, recipients, subject, date, flags,
-            auto_reply, bulk, followup_for, followup_attempt, extra, changed, node, subject_key)
-            SELECT rowid, account, folder, uid, message_id, in_reply_to, refs,
-            sender, recipients, subject, COALESCE(CAST(strftime('%s', date) AS INTEGER), 0), flags,
-            auto_reply, bulk, followup_for, followup_attempt, extra, changed, node, subject_key FROM messages;
-        DROP TABLE messages;
-        ALTER TABLE messages_new RENAME TO messages;
+        _dates_as_seconds("messages", ",\n            PRIMARY KEY (account, folder, uid)", """
         CREATE INDEX messages_by_date ON messages (account, date);
         CREATE INDEX messages_by_node ON messages (node);
         CREATE INDEX messages_by_subject ON messages (subject_key) WHERE subject_key IS NOT NULL;
-        CREATE TABLE gone_new (
-            account TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL,
-            message_id TEXT NOT NULL, in_reply_to TEXT NOT NULL, refs TEXT NOT NULL,
-            sender TEXT, recipients TEXT NOT NULL, subject TEXT NOT NULL, date INTEGER NOT NULL,
-            flags TEXT NOT NULL, auto_reply INTEGER NOT NULL, bulk INTEGER NOT NULL,
-            followup_for TEXT, followup_attempt INTEGER, extra TEXT NOT NULL DEFAULT '{}',
-            changed INTEGER NOT NULL DEFAULT 0, node INTEGER, subject_key INTEGER);
-        INSERT INTO gone_new (rowid, account, folder, uid, message_id, in_reply_to, refs,
-            sender, recipients, subject, date, flags,
-            auto_reply, bulk, followup_for, followup_attempt, extra, changed, node, subject_key)
-            SELECT rowid, account, folder, uid, message_id, in_reply_to, refs,
-            sender, recipients, subject, COALESCE(CAST(strftime('%s', date) AS INTEGER), 0), flags,
-            auto_reply, bulk, followup_for, followup_attempt, extra, changed, node, subject_key FROM gone;
-        DROP TABLE gone;
-        ALTER TABLE gone_new RENAME TO gone;
+        """) + _dates_as_seconds("gone", "", """
         CREATE UNIQUE INDEX gone_by_id ON gone (account, message_id);
         CREATE INDEX gone_by_date ON gone (account, date);
         CREATE INDEX gone_by_node ON gone (node);
         CREATE INDEX gone_by_subject ON gone (subject_key) WHERE subject_key IS NOT NULL;
-        """,
+        """),
     ),
 )
