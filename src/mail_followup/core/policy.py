@@ -40,7 +40,13 @@ def in_lookback(thread: Thread, settings: Settings, now: datetime) -> bool:
 
 def sent_in_lookback(last_sent: datetime, settings: Settings, now: datetime) -> bool:
     """``in_lookback`` for a thread known by its report: the user's last message was sent at ``last_sent``."""
-    return now - last_sent <= timedelta(days=settings.lookback_days)
+    return last_sent >= lookback_start(settings, now)
+
+
+def lookback_start(settings: Settings, now: datetime) -> datetime:
+    """The earliest moment a user's last message may have been sent for its thread to be followed up: the
+    one boundary of ``sent_in_lookback``, for the passes that ask the index and the reports instead."""
+    return now - timedelta(days=settings.lookback_days)
 
 
 T = TypeVar("T")

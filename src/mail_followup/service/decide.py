@@ -21,7 +21,7 @@ from mail_followup.config import Account
 from mail_followup.core.classify import Verdict, classify_inbound, classify_sent
 from mail_followup.core.evidence import Needed, account_needs, thread_needs
 from mail_followup.core.headers import Mail
-from mail_followup.core.policy import Decision, amended, in_lookback
+from mail_followup.core.policy import Decision, amended, in_lookback, lookback_start
 from mail_followup.core.threads import Thread, TrackingRules, build_threads, rebuild
 from mail_followup.imap.folders import FolderMap
 from mail_followup.imap.mailbox import Mailbox
@@ -156,7 +156,7 @@ def _active_threads(account: Account, mailbox: Mailbox, store: Store, now: datet
     """The threads to decide, built from the index, with the bodies read that may change what they are."""
     settings = account.settings
     since = now - timedelta(days=settings.history_days)
-    lookback = now - timedelta(days=settings.lookback_days)
+    lookback = lookback_start(settings, now)
     # Only the conversations active within lookback_days, and only their messages, are read back; after new
     # mail, only those of them it touched (a dry run, which records nothing, decides them all).
     changes, expired = (None, set()) if dry_run else changes_since(account, store, now, marked)

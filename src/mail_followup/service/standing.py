@@ -15,6 +15,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from mail_followup.config import Account
+from mail_followup.core.policy import lookback_start
 from mail_followup.service.results import AccountResult
 from mail_followup.service.window import Changes
 from mail_followup.state.store import Store
@@ -79,7 +80,6 @@ def changes_since(account: Account, store: Store, now: datetime, following: Coll
         return None, set()
     settings = account.settings
     marks = [key for key, state, moment in store.open_moments(account.name) if _moment_came(state, moment, now)]
-    # sent_in_lookback, asked of SQLite for every report at once
-    expired = store.reports_sent_before(account.name, now - timedelta(days=settings.lookback_days))
+    expired = store.reports_sent_before(account.name, lookback_start(settings, now))  # not sent_in_lookback
     return Changes(generation, decided_at - timedelta(days=settings.history_days), [*marks, *following],
                    store.report_keys(account.name)), expired
