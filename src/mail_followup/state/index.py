@@ -237,8 +237,10 @@ class KnownUids(AbstractSet[int]):
         return len(self._everything())
 
     def __bool__(self) -> bool:
-        return self._all is not None and bool(self._all) or self._db.execute(
-            "SELECT 1 FROM messages WHERE account=? AND folder=? LIMIT 1", self._where).fetchone() is not None
+        if self._all is not None:
+            return bool(self._all)
+        return self._db.execute("SELECT 1 FROM messages WHERE account=? AND folder=? LIMIT 1",
+                                self._where).fetchone() is not None
 
     def _everything(self) -> set[int]:
         if self._all is None:
