@@ -11,12 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for _path in ("src", "tests", "benchmarks"):
-    if str(ROOT / _path) not in sys.path:
-        sys.path.insert(0, str(ROOT / _path))
+from tracking import NOW, peak_rss_mb  # the scripts that import this put tests/ and src/ on sys.path
 
-from tracking import NOW, peak_rss_mb  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ME = "me@example.org"
 

@@ -13,9 +13,9 @@ from contextlib import closing
 from pathlib import Path
 
 from measuring import command, config_text, env_for_children, goal, median_seconds, ran, scan_argv
+from tracking import NOW, arrive, bare_fetch_detail, build_maildir, state_bytes, weekly_upkeep
 
 from imapservers import DovecotServer
-from tracking import NOW, arrive, bare_fetch_detail, build_maildir, state_bytes, weekly_upkeep
 
 SERVICE_PASS = """
 import sys, time
